@@ -1,0 +1,1 @@
+//! Tyk data formats shared by the tyk-dr CLI and the bundled gateway.
