@@ -1,0 +1,4 @@
+//! tyk-dr: active-passive disaster recovery for Tyk-style API gateways on AWS.
+
+pub mod cfn;
+pub mod config;
