@@ -1,4 +1,91 @@
 //! tyk-dr: active-passive disaster recovery for Tyk-style API gateways on AWS.
+//!
+//! [`run`] is the whole program: parse the command line, set up logging,
+//! dispatch to one of [`commands`], and turn the outcome into an exit status.
+//! Errors are printed once, here.
 
 pub mod cfn;
+pub mod cli;
+pub mod commands;
 pub mod config;
+pub mod error;
+
+use std::ffi::OsString;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use cli::{Cli, Command, OutputFormat};
+use commands::Context;
+use error::{exit, Error};
+
+/// Runs tyk-dr with the given arguments (the first is the program name) and returns the exit status.
+pub fn run<I, T>(args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { exit::USAGE } else { exit::OK };
+        }
+    };
+    init_logging(&cli);
+    let ctx = Context {
+        config_path: cli.config.clone(),
+        output: cli.output,
+    };
+    let result = match &cli.command {
+        Command::Validate(args) => commands::validate::run(&ctx, args),
+        Command::Cfn(args) => commands::cfn::run(&ctx, args),
+        Command::Completions(args) => Ok(commands::completions::run(args)),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            report(&ctx, &e);
+            e.code()
+        }
+    }
+}
+
+fn init_logging(cli: &Cli) {
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = EnvFilter::try_from_env("TYK_DR_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Prints an error once: as text with a hint on stderr, or as a JSON document on stdout.
+fn report(ctx: &Context, e: &Error) {
+    match ctx.output {
+        OutputFormat::Json => {
+            let mut doc = serde_json::json!({
+                "error": e.to_string(),
+                "hint": e.hint(),
+                "exit_code": e.code(),
+            });
+            if let Error::ConfigInvalid(invalid) = e {
+                doc["diagnostics"] = commands::diagnostics_json(&invalid.file.name, &invalid.diagnostics);
+            }
+            println!("{}", serde_json::to_string_pretty(&doc).expect("JSON"));
+        }
+        OutputFormat::Table => {
+            eprintln!("error: {e}");
+            if let Some(hint) = e.hint() {
+                eprintln!("  hint: {hint}");
+            }
+        }
+    }
+}

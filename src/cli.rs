@@ -1,0 +1,88 @@
+//! The command line, as clap derive structs only: raw values, no behaviour.
+//! [`crate::run`] turns them into work.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+const EXAMPLES: &str = "\
+Examples:
+  tyk-dr validate                          check ./tyk-dr.toml, list every problem
+  tyk-dr -c prod.toml validate -o json     the same, machine-readable
+  tyk-dr cfn --out stacks/                 write one CloudFormation template per region + global
+  tyk-dr cfn --out stacks/ --check         exit 2 if stacks/ is out of date (for CI)
+  tyk-dr completions bash > /etc/bash_completion.d/tyk-dr
+
+Exit codes: 0 ok, 1 failure, 2 differences found (--check), 64 bad command line,
+65 invalid tyk-dr.toml, 66 tyk-dr.toml not found.";
+
+/// tyk-dr: active-passive disaster recovery for Tyk-style API gateways on AWS.
+#[derive(Debug, Parser)]
+#[command(name = "tyk-dr", version, about, long_about = None, after_help = EXAMPLES)]
+pub struct Cli {
+    /// The topology file.
+    #[arg(short, long, global = true, env = "TYK_DR_CONFIG", default_value = "tyk-dr.toml")]
+    pub config: PathBuf,
+    /// How results are printed on stdout.
+    #[arg(short, long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+    /// More log detail on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output format of every command's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned text for people.
+    Table,
+    /// One JSON document for scripts.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check tyk-dr.toml and report every problem with file, line, column, field and fix.
+    #[command(after_help = "Example:\n  tyk-dr validate --strict   (warnings fail too)")]
+    Validate(ValidateArgs),
+    /// Generate CloudFormation templates: one per region and a global one.
+    #[command(after_help = "Example:\n  tyk-dr cfn --out stacks/ && cfn-lint stacks/*.json")]
+    Cfn(CfnArgs),
+    /// Print a shell completion script.
+    #[command(after_help = "Example:\n  tyk-dr completions zsh > ~/.zfunc/_tyk-dr")]
+    Completions(CompletionsArgs),
+}
+
+/// Options of `tyk-dr validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Treat warnings as errors.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// Options of `tyk-dr cfn`.
+#[derive(Debug, Args)]
+pub struct CfnArgs {
+    /// Directory the templates are written to (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Write nothing; exit 2 if DIR's templates differ from what would be generated.
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// Options of `tyk-dr completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to generate for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}

@@ -1,0 +1,85 @@
+//! The one error type the user sees: it owns the wording, the hint and the exit code.
+
+use std::process::ExitCode;
+
+use crate::config::{Invalid, LoadError};
+
+/// Exit statuses, documented in the README and `tyk-dr --help`.
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// A command failed at run time.
+    pub const FAILURE: u8 = 1;
+    /// A check found differences (`cfn --check`).
+    pub const DIFFERENCES: u8 = 2;
+    /// The command line was wrong (EX_USAGE).
+    pub const USAGE: u8 = 64;
+    /// tyk-dr.toml is invalid (EX_DATAERR).
+    pub const INVALID_CONFIG: u8 = 65;
+    /// tyk-dr.toml could not be read (EX_NOINPUT).
+    pub const NO_CONFIG: u8 = 66;
+}
+
+/// Everything that can end a command, with what the user should do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration file does not exist or cannot be read.
+    #[error("cannot read `{path}`: {reason}")]
+    ConfigUnreadable {
+        /// The path as given.
+        path: String,
+        /// The I/O error's text.
+        reason: String,
+    },
+    /// The configuration file has errors; they have already been printed.
+    #[error("{0}")]
+    ConfigInvalid(Box<Invalid>),
+    /// Writing output failed.
+    #[error("cannot write `{path}`: {reason}")]
+    Write {
+        /// The file or directory.
+        path: String,
+        /// The I/O error's text.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// The process exit status for this error.
+    pub fn code(&self) -> u8 {
+        match self {
+            Error::ConfigUnreadable { .. } => exit::NO_CONFIG,
+            Error::ConfigInvalid(_) => exit::INVALID_CONFIG,
+            Error::Write { .. } => exit::FAILURE,
+        }
+    }
+
+    /// What to do next, shown under the message.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::ConfigUnreadable { .. } => Some(
+                "pass the file with `--config FILE` (or TYK_DR_CONFIG); `examples/minimal.toml` is a starting point"
+                    .into(),
+            ),
+            Error::ConfigInvalid(_) => Some("fix the errors above and run `tyk-dr validate` again".into()),
+            Error::Write { .. } => Some("check that the directory exists and is writable".into()),
+        }
+    }
+
+    /// The exit code as a process `ExitCode`.
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::from(self.code())
+    }
+}
+
+impl From<LoadError> for Error {
+    fn from(e: LoadError) -> Self {
+        match e {
+            LoadError::Read { path, source } => Error::ConfigUnreadable {
+                path,
+                reason: source.to_string(),
+            },
+            LoadError::Invalid(invalid) => Error::ConfigInvalid(Box::new(invalid)),
+        }
+    }
+}
