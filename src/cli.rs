@@ -21,7 +21,13 @@ Exit codes: 0 ok, 1 failure, 2 differences found (--check), 64 bad command line,
 #[command(name = "tyk-dr", version, about, long_about = None, after_help = EXAMPLES)]
 pub struct Cli {
     /// The topology file.
-    #[arg(short, long, global = true, env = "TYK_DR_CONFIG", default_value = "tyk-dr.toml")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "TYK_DR_CONFIG",
+        default_value = "tyk-dr.toml"
+    )]
     pub config: PathBuf,
     /// How results are printed on stdout.
     #[arg(short, long, global = true, value_enum, default_value_t = OutputFormat::Table)]

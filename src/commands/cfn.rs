@@ -38,7 +38,11 @@ pub fn run(ctx: &Context, args: &CfnArgs) -> Result<u8, Error> {
             (_, true) => FileState::Differs,
             (old, false) => {
                 write_atomically(&path, &body)?;
-                if old.is_some() { FileState::Updated } else { FileState::Created }
+                if old.is_some() {
+                    FileState::Updated
+                } else {
+                    FileState::Created
+                }
             }
         };
         let resources = t.body["Resources"].as_object().map_or(0, |r| r.len());
@@ -51,16 +55,27 @@ pub fn run(ctx: &Context, args: &CfnArgs) -> Result<u8, Error> {
                 .iter()
                 .map(|(p, s, n, b)| json!({"path": p, "state": s, "resources": n, "bytes": b}))
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&json!({"templates": files})).expect("JSON"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({"templates": files})).expect("JSON")
+            );
         }
         OutputFormat::Table => {
             println!("{:<10} {:>9} {:>8}  PATH", "STATE", "RESOURCES", "BYTES");
             for (p, s, n, b) in &rows {
                 let state = serde_json::to_value(s).expect("JSON");
-                println!("{:<10} {n:>9} {b:>8}  {}", state.as_str().unwrap_or(""), p.display());
+                println!(
+                    "{:<10} {n:>9} {b:>8}  {}",
+                    state.as_str().unwrap_or(""),
+                    p.display()
+                );
             }
             if differs {
-                eprintln!("templates in {} are out of date: run `tyk-dr cfn --out {}`", args.out.display(), args.out.display());
+                eprintln!(
+                    "templates in {} are out of date: run `tyk-dr cfn --out {}`",
+                    args.out.display(),
+                    args.out.display()
+                );
             }
         }
     }

@@ -7,6 +7,11 @@ use crate::error::exit;
 
 /// Writes the completion script for the requested shell to stdout.
 pub fn run(args: &CompletionsArgs) -> u8 {
-    clap_complete::generate(args.shell, &mut Cli::command(), "tyk-dr", &mut std::io::stdout());
+    clap_complete::generate(
+        args.shell,
+        &mut Cli::command(),
+        "tyk-dr",
+        &mut std::io::stdout(),
+    );
     exit::OK
 }

@@ -26,7 +26,10 @@ impl Context {
             }
             Err(config::LoadError::Invalid(invalid)) => {
                 if self.output == OutputFormat::Table {
-                    eprint!("{}", diagnostic::render(&invalid.file, &invalid.diagnostics));
+                    eprint!(
+                        "{}",
+                        diagnostic::render(&invalid.file, &invalid.diagnostics)
+                    );
                 }
                 Err(Error::ConfigInvalid(Box::new(invalid)))
             }

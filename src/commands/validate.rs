@@ -26,7 +26,10 @@ pub fn run(ctx: &Context, args: &ValidateArgs) -> Result<u8, Error> {
         }
         OutputFormat::Table => {
             if failed {
-                eprintln!("error: {file} has {} warning(s) and --strict is set", loaded.warnings.len());
+                eprintln!(
+                    "error: {file} has {} warning(s) and --strict is set",
+                    loaded.warnings.len()
+                );
             } else {
                 println!("{file} is valid ({} warning(s))", loaded.warnings.len());
                 for (k, v) in summary(&loaded.config) {
@@ -35,7 +38,11 @@ pub fn run(ctx: &Context, args: &ValidateArgs) -> Result<u8, Error> {
             }
         }
     }
-    Ok(if failed { exit::INVALID_CONFIG } else { exit::OK })
+    Ok(if failed {
+        exit::INVALID_CONFIG
+    } else {
+        exit::OK
+    })
 }
 
 /// One line per component: what `apply` or `cfn` would build from this file.
@@ -45,7 +52,12 @@ pub fn summary(c: &Config) -> Vec<(&'static str, String)> {
         let r = c.region(side);
         rows.push((
             side.key(),
-            format!("{} ({}; {})", r.name, r.effective_azs().join(", "), r.vpc_cidr),
+            format!(
+                "{} ({}; {})",
+                r.name,
+                r.effective_azs().join(", "),
+                r.vpc_cidr
+            ),
         ));
     }
     let azs = c.regions.active.effective_azs().len();
@@ -65,7 +77,11 @@ pub fn summary(c: &Config) -> Vec<(&'static str, String)> {
                     e.node_type,
                     e.nodes_per_region(azs),
                     e.engine_version,
-                    if e.global_datastore { "Global Datastore" } else { "replicated by tyk-dr" },
+                    if e.global_datastore {
+                        "Global Datastore"
+                    } else {
+                        "replicated by tyk-dr"
+                    },
                     security
                 )
             }
@@ -128,7 +144,11 @@ pub fn summary(c: &Config) -> Vec<(&'static str, String)> {
         "drills",
         format!(
             "{}{}; max RTO {}, max RPO {}, max {} failed requests",
-            if dr.schedule.is_empty() { "unscheduled".to_owned() } else { format!("`{}` UTC", dr.schedule) },
+            if dr.schedule.is_empty() {
+                "unscheduled".to_owned()
+            } else {
+                format!("`{}` UTC", dr.schedule)
+            },
             if dr.shadow { " (shadow)" } else { "" },
             humantime::format_duration(dr.max_rto),
             humantime::format_duration(dr.max_rpo),

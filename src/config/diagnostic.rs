@@ -9,7 +9,6 @@ use serde::Serialize;
 use super::path::FieldPath;
 use super::source::{Location, Source};
 
-
 /// How bad a finding is: errors stop every command, warnings are shown and let it run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -103,7 +102,10 @@ impl Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        let mut out = format!("{pos}: {severity}[{}]: `{}`: {}", self.code, self.field, self.message);
+        let mut out = format!(
+            "{pos}: {severity}[{}]: `{}`: {}",
+            self.code, self.field, self.message
+        );
         if !self.expected.is_empty() {
             out.push_str(&format!("; expected {}", self.expected));
         }
@@ -141,7 +143,11 @@ pub fn render(source: &Source, diagnostics: &[Diagnostic]) -> String {
             labels.push(Label::primary((), loc.span.clone()).with_message(text));
         }
         if let Some(loc) = d.related.as_ref().and_then(|(f, _)| source.locate_value(f)) {
-            let note = d.related.as_ref().map(|(_, n)| n.clone()).unwrap_or_default();
+            let note = d
+                .related
+                .as_ref()
+                .map(|(_, n)| n.clone())
+                .unwrap_or_default();
             labels.push(Label::secondary((), loc.span).with_message(note));
         }
         let mut notes = Vec::new();

@@ -137,9 +137,13 @@ fn decode(source: &Source) -> Decoded {
         removed: Vec::new(),
     };
     if source.text.trim().is_empty() {
-        let d = Diagnostic::error("empty-file", FieldPath::parse("project"), "the file is empty")
-            .expected("at least `project = \"<name>\"`")
-            .help("start from examples/minimal.toml (three lines) or examples/full.toml (every field)");
+        let d = Diagnostic::error(
+            "empty-file",
+            FieldPath::parse("project"),
+            "the file is empty",
+        )
+        .expected("at least `project = \"<name>\"`")
+        .help("start from examples/minimal.toml (three lines) or examples/full.toml (every field)");
         return failed(vec![d]);
     }
     let mut value = match source.text.parse::<toml::Table>() {
@@ -153,7 +157,9 @@ fn decode(source: &Source) -> Decoded {
         diagnostics.push(
             Diagnostic::error("type", path.clone(), "this must be a table")
                 .expected(format!("a `[{path}]` section"))
-                .help(format!("write `[{path}]` on its own line and the fields below it")),
+                .help(format!(
+                    "write `[{path}]` on its own line and the fields below it"
+                )),
         );
         remove(&mut value, &path);
         removed.push(path);
@@ -163,9 +169,12 @@ fn decode(source: &Source) -> Decoded {
         let mut track = serde_path_to_error::Track::new();
         let result = {
             let de = serde_path_to_error::Deserializer::new(value.clone(), &mut track);
-            Config::deserialize(serde_ignored::Deserializer::new(de, &mut |p: serde_ignored::Path| {
-                unknown.insert(FieldPath::from(&p));
-            }))
+            Config::deserialize(serde_ignored::Deserializer::new(
+                de,
+                &mut |p: serde_ignored::Path| {
+                    unknown.insert(FieldPath::from(&p));
+                },
+            ))
         };
         let error = match result {
             Ok(config) => {
@@ -214,9 +223,16 @@ fn syntax_error(source: &Source, e: &toml::de::Error) -> Diagnostic {
 fn missing_field(path: &FieldPath) -> Diagnostic {
     let example = schema::example_line(path)
         .unwrap_or_else(|| format!("{} = ...", path.last_key().unwrap_or("?")));
-    Diagnostic::error("missing-field", path.clone(), "this required field is missing")
-        .expected(format!("a value for `{path}`"))
-        .help(format!("add `{example}` to the `{}` table", path.parent().unwrap_or_default()))
+    Diagnostic::error(
+        "missing-field",
+        path.clone(),
+        "this required field is missing",
+    )
+    .expected(format!("a value for `{path}`"))
+    .help(format!(
+        "add `{example}` to the `{}` table",
+        path.parent().unwrap_or_default()
+    ))
 }
 
 fn type_error(path: &FieldPath, message: &str) -> Diagnostic {
@@ -234,7 +250,9 @@ fn type_error(path: &FieldPath, message: &str) -> Diagnostic {
         Some((what, expected)) => (what.to_owned(), plain_type(expected)),
         None => (message.to_owned(), String::new()),
     };
-    Diagnostic::error("type", path.clone(), what).expected(expected).help(help)
+    Diagnostic::error("type", path.clone(), what)
+        .expected(expected)
+        .help(help)
 }
 
 fn unknown_keys(source: &Source, unknown: &BTreeSet<FieldPath>) -> Vec<Diagnostic> {
@@ -249,9 +267,10 @@ fn unknown_keys(source: &Source, unknown: &BTreeSet<FieldPath>) -> Vec<Diagnosti
                 None if known.is_empty() => "remove it".to_owned(),
                 None => format!("remove it; `{parent}` accepts: {}", known.join(", ")),
             };
-            let mut d = Diagnostic::error("unknown-key", path.clone(), format!("unknown key `{key}`"))
-                .expected(format!("one of the keys `{parent}` accepts"))
-                .help(help);
+            let mut d =
+                Diagnostic::error("unknown-key", path.clone(), format!("unknown key `{key}`"))
+                    .expected(format!("one of the keys `{parent}` accepts"))
+                    .help(help);
             d.location = source.locate_key(path);
             d
         })
@@ -305,5 +324,9 @@ fn quoted_after(message: &str, prefix: &str) -> Option<String> {
 }
 
 fn backticked(text: &str) -> Vec<String> {
-    text.split('`').skip(1).step_by(2).map(str::to_owned).collect()
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
 }

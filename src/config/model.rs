@@ -374,7 +374,8 @@ impl Gateway {
         env!("CARGO_PKG_VERSION").into()
     }
     fn default_artifact_url() -> String {
-        "https://github.com/tyk-dr/tyk-dr/releases/download/v{version}/tyk-dr-gateway-{arch}-linux".into()
+        "https://github.com/tyk-dr/tyk-dr/releases/download/v{version}/tyk-dr-gateway-{arch}-linux"
+            .into()
     }
     fn default_port() -> u16 {
         8080

@@ -59,7 +59,10 @@ impl<'a> Node<'a> {
     }
 
     /// Steps into a child: returns the child node, the key's span and the value's span.
-    fn child(self, seg: &Segment) -> Option<(Node<'a>, Option<Range<usize>>, Option<Range<usize>>)> {
+    fn child(
+        self,
+        seg: &Segment,
+    ) -> Option<(Node<'a>, Option<Range<usize>>, Option<Range<usize>>)> {
         match (self, seg) {
             (Node::Table(t), Segment::Key(k)) => {
                 let item = t.get(k)?;

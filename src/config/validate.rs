@@ -34,7 +34,8 @@ fn project(c: &Config, out: &mut Vec<Diagnostic>) {
         && p.starts_with(|ch: char| ch.is_ascii_lowercase())
         && !p.ends_with('-')
         && !p.contains("--")
-        && p.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-');
+        && p.chars()
+            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-');
     if !ok {
         out.push(
             Diagnostic::error("project-name", f("project"), format!("`{p}` cannot prefix AWS resource names"))
@@ -55,9 +56,13 @@ fn regions(c: &Config, out: &mut Vec<Diagnostic>) {
                 None => "use an AWS region code such as `us-east-1` or `eu-west-1`".into(),
             };
             out.push(
-                Diagnostic::error("unknown-region", base.key("name"), format!("`{}` is not an AWS region", region.name))
-                    .expected("an AWS region code")
-                    .help(help),
+                Diagnostic::error(
+                    "unknown-region",
+                    base.key("name"),
+                    format!("`{}` is not an AWS region", region.name),
+                )
+                .expected("an AWS region code")
+                .help(help),
             );
         }
         azs(region, &base, out);
@@ -94,9 +99,19 @@ fn azs(region: &Region, base: &FieldPath, out: &mut Vec<Diagnostic>) {
     let azs = region.effective_azs();
     if azs.len() < 2 {
         out.push(
-            Diagnostic::error("too-few-azs", base.key("azs"), format!("{} availability zone(s) cannot survive a zone loss", azs.len()))
-                .expected("at least 2 availability zones")
-                .help(format!("list two or three zones, e.g. [\"{0}a\", \"{0}b\", \"{0}c\"]", region.name)),
+            Diagnostic::error(
+                "too-few-azs",
+                base.key("azs"),
+                format!(
+                    "{} availability zone(s) cannot survive a zone loss",
+                    azs.len()
+                ),
+            )
+            .expected("at least 2 availability zones")
+            .help(format!(
+                "list two or three zones, e.g. [\"{0}a\", \"{0}b\", \"{0}c\"]",
+                region.name
+            )),
         );
     }
     for (i, az) in region.azs.iter().enumerate() {
@@ -105,9 +120,19 @@ fn azs(region: &Region, base: &FieldPath, out: &mut Vec<Diagnostic>) {
         let well_formed = matches!(suffix, Some(s) if s.len() == 1 && s.chars().all(|ch| ch.is_ascii_lowercase()));
         if !well_formed {
             out.push(
-                Diagnostic::error("az-region", path.clone(), format!("`{az}` is not a zone of region `{}`", region.name))
-                    .expected(format!("the region code followed by a zone letter, e.g. `{}a`", region.name))
-                    .help(format!("use a zone of {} or move this entry to the other region", region.name)),
+                Diagnostic::error(
+                    "az-region",
+                    path.clone(),
+                    format!("`{az}` is not a zone of region `{}`", region.name),
+                )
+                .expected(format!(
+                    "the region code followed by a zone letter, e.g. `{}a`",
+                    region.name
+                ))
+                .help(format!(
+                    "use a zone of {} or move this entry to the other region",
+                    region.name
+                )),
             );
         }
         if region.azs[..i].contains(az) {
@@ -125,23 +150,40 @@ fn vpc_cidr(region: &Region, base: &FieldPath, out: &mut Vec<Diagnostic>) {
     let path = base.key("vpc_cidr");
     if !(16..=24).contains(&cidr.prefix_len()) {
         out.push(
-            Diagnostic::error("cidr-size", path.clone(), format!("/{} is outside the VPC sizes tyk-dr can carve", cidr.prefix_len()))
-                .expected("a prefix between /16 and /24 (room for a public and a private subnet per AZ)")
-                .help(format!("use e.g. {}/16", cidr.network())),
+            Diagnostic::error(
+                "cidr-size",
+                path.clone(),
+                format!(
+                    "/{} is outside the VPC sizes tyk-dr can carve",
+                    cidr.prefix_len()
+                ),
+            )
+            .expected(
+                "a prefix between /16 and /24 (room for a public and a private subnet per AZ)",
+            )
+            .help(format!("use e.g. {}/16", cidr.network())),
         );
     }
     if cidr.network() != cidr.addr() {
         out.push(
-            Diagnostic::error("cidr-host-bits", path.clone(), format!("{cidr} has host bits set"))
-                .expected(format!("the network address, {}", cidr.trunc()))
-                .help(format!("write `{}`", cidr.trunc())),
+            Diagnostic::error(
+                "cidr-host-bits",
+                path.clone(),
+                format!("{cidr} has host bits set"),
+            )
+            .expected(format!("the network address, {}", cidr.trunc()))
+            .help(format!("write `{}`", cidr.trunc())),
         );
     }
     if !cidr.addr().is_private() {
         out.push(
-            Diagnostic::warning("cidr-public", path, format!("{cidr} is not a private (RFC 1918) range"))
-                .expected("10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16")
-                .help("public ranges in a VPC shadow real internet addresses"),
+            Diagnostic::warning(
+                "cidr-public",
+                path,
+                format!("{cidr} is not a private (RFC 1918) range"),
+            )
+            .expected("10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16")
+            .help("public ranges in a VPC shadow real internet addresses"),
         );
     }
 }
@@ -154,9 +196,13 @@ fn redis(c: &Config, out: &mut Vec<Diagnostic>) {
     }
     if r.backend == RedisBackend::Elasticache && r.auth && !r.tls {
         out.push(
-            Diagnostic::error("auth-needs-tls", f("redis.tls"), "ElastiCache accepts an AUTH token only with in-transit encryption")
-                .expected("`tls = true` when `auth = true`")
-                .help("set `tls = true` (the gateway speaks TLS to Redis), or `auth = false`"),
+            Diagnostic::error(
+                "auth-needs-tls",
+                f("redis.tls"),
+                "ElastiCache accepts an AUTH token only with in-transit encryption",
+            )
+            .expected("`tls = true` when `auth = true`")
+            .help("set `tls = true` (the gateway speaks TLS to Redis), or `auth = false`"),
         );
     }
     if r.auth && r.auth_token_secret.trim().is_empty() {
@@ -174,52 +220,97 @@ fn elasticache(c: &Config, out: &mut Vec<Diagnostic>) {
     let parts: Vec<&str> = e.node_type.split('.').collect();
     if parts.len() != 3 || parts[0] != "cache" {
         out.push(
-            Diagnostic::error("node-type", base.key("node_type"), format!("`{}` is not an ElastiCache node type", e.node_type))
-                .expected("`cache.<family>.<size>`")
-                .help("e.g. `cache.r7g.large`"),
+            Diagnostic::error(
+                "node-type",
+                base.key("node_type"),
+                format!("`{}` is not an ElastiCache node type", e.node_type),
+            )
+            .expected("`cache.<family>.<size>`")
+            .help("e.g. `cache.r7g.large`"),
         );
     } else if e.global_datastore && parts[1].starts_with('t') {
         out.push(
-            Diagnostic::error("global-datastore-node", base.key("node_type"), format!("Global Datastore does not support burstable `{}` nodes", e.node_type))
-                .expected("an M or R family node (e.g. `cache.r7g.large`)")
-                .help("pick an m/r node type, or set `global_datastore = false` and let tyk-dr replicate"),
+            Diagnostic::error(
+                "global-datastore-node",
+                base.key("node_type"),
+                format!(
+                    "Global Datastore does not support burstable `{}` nodes",
+                    e.node_type
+                ),
+            )
+            .expected("an M or R family node (e.g. `cache.r7g.large`)")
+            .help(
+                "pick an m/r node type, or set `global_datastore = false` and let tyk-dr replicate",
+            ),
         );
     }
     if e.replicas_per_az == 0 {
         out.push(
-            Diagnostic::error("no-replicas", base.key("replicas_per_az"), "automatic failover needs at least one replica")
-                .expected("1 or more")
-                .help("set `replicas_per_az = 1`"),
+            Diagnostic::error(
+                "no-replicas",
+                base.key("replicas_per_az"),
+                "automatic failover needs at least one replica",
+            )
+            .expected("1 or more")
+            .help("set `replicas_per_az = 1`"),
         );
     }
-    let azs = c.regions.active.effective_azs().len().max(c.regions.passive.effective_azs().len());
+    let azs = c
+        .regions
+        .active
+        .effective_azs()
+        .len()
+        .max(c.regions.passive.effective_azs().len());
     let nodes = e.nodes_per_region(azs);
     if nodes > 6 {
         out.push(
-            Diagnostic::error("too-many-nodes", base.key("replicas_per_az"), format!("{nodes} nodes per region exceed ElastiCache's 6 (1 primary + 5 replicas)"))
-                .expected(format!("replicas_per_az × {azs} AZs + 1 ≤ 6"))
-                .help("lower `replicas_per_az` or use fewer AZs"),
+            Diagnostic::error(
+                "too-many-nodes",
+                base.key("replicas_per_az"),
+                format!("{nodes} nodes per region exceed ElastiCache's 6 (1 primary + 5 replicas)"),
+            )
+            .expected(format!("replicas_per_az × {azs} AZs + 1 ≤ 6"))
+            .help("lower `replicas_per_az` or use fewer AZs"),
         );
     }
-    let version: Vec<u32> = e.engine_version.split('.').map_while(|s| s.parse().ok()).collect();
+    let version: Vec<u32> = e
+        .engine_version
+        .split('.')
+        .map_while(|s| s.parse().ok())
+        .collect();
     if version.is_empty() {
         out.push(
-            Diagnostic::error("engine-version", base.key("engine_version"), format!("`{}` is not a version", e.engine_version))
-                .expected("`major.minor`, e.g. `7.1`")
-                .help("set `engine_version = \"7.1\"`"),
+            Diagnostic::error(
+                "engine-version",
+                base.key("engine_version"),
+                format!("`{}` is not a version", e.engine_version),
+            )
+            .expected("`major.minor`, e.g. `7.1`")
+            .help("set `engine_version = \"7.1\"`"),
         );
     } else if e.global_datastore && version < vec![5, 0, 6] {
         out.push(
-            Diagnostic::error("engine-version", base.key("engine_version"), format!("Global Datastore needs Redis 5.0.6 or newer, not {}", e.engine_version))
-                .expected("5.0.6 or newer")
-                .help("set `engine_version = \"7.1\"`"),
+            Diagnostic::error(
+                "engine-version",
+                base.key("engine_version"),
+                format!(
+                    "Global Datastore needs Redis 5.0.6 or newer, not {}",
+                    e.engine_version
+                ),
+            )
+            .expected("5.0.6 or newer")
+            .help("set `engine_version = \"7.1\"`"),
         );
     }
     if c.redis.self_managed.is_some() {
         out.push(
-            Diagnostic::warning("ignored-section", f("redis.self_managed"), "this section is ignored with `backend = \"elasticache\"`")
-                .expected("`backend = \"self-managed\"` to use it")
-                .help("remove the section or change `redis.backend`"),
+            Diagnostic::warning(
+                "ignored-section",
+                f("redis.self_managed"),
+                "this section is ignored with `backend = \"elasticache\"`",
+            )
+            .expected("`backend = \"self-managed\"` to use it")
+            .help("remove the section or change `redis.backend`"),
         );
     }
 }
@@ -234,29 +325,47 @@ fn self_managed(r: &Redis, out: &mut Vec<Diagnostic>) {
         return;
     };
     let base = f("redis.self_managed");
-    for (key, list) in [("active", &sm.active), ("passive", &sm.passive), ("sentinels", &sm.sentinels)] {
+    for (key, list) in [
+        ("active", &sm.active),
+        ("passive", &sm.passive),
+        ("sentinels", &sm.sentinels),
+    ] {
         if list.is_empty() && key != "sentinels" {
             out.push(
-                Diagnostic::error("no-addresses", base.key(key), format!("no {key} Redis servers listed"))
-                    .expected("at least one `host:port`, primary first")
-                    .help(format!("list the {key} region's servers, e.g. [\"10.10.1.10:6379\"]")),
+                Diagnostic::error(
+                    "no-addresses",
+                    base.key(key),
+                    format!("no {key} Redis servers listed"),
+                )
+                .expected("at least one `host:port`, primary first")
+                .help(format!(
+                    "list the {key} region's servers, e.g. [\"10.10.1.10:6379\"]"
+                )),
             );
         }
         for (i, addr) in list.iter().enumerate() {
             if !is_host_port(addr) {
                 out.push(
-                    Diagnostic::error("address", base.key(key).index(i), format!("`{addr}` is not `host:port`"))
-                        .expected("`host:port`, e.g. `10.10.1.10:6379` or `redis-a.internal:6379`")
-                        .help("add the port after a colon"),
+                    Diagnostic::error(
+                        "address",
+                        base.key(key).index(i),
+                        format!("`{addr}` is not `host:port`"),
+                    )
+                    .expected("`host:port`, e.g. `10.10.1.10:6379` or `redis-a.internal:6379`")
+                    .help("add the port after a colon"),
                 );
             }
         }
     }
     if !sm.sentinels.is_empty() && sm.sentinels.len() % 2 == 0 {
         out.push(
-            Diagnostic::error("sentinel-quorum", base.key("sentinels"), format!("{} Sentinels cannot break a tie", sm.sentinels.len()))
-                .expected("an odd number of Sentinels (3 or 5)")
-                .help("add or remove one Sentinel"),
+            Diagnostic::error(
+                "sentinel-quorum",
+                base.key("sentinels"),
+                format!("{} Sentinels cannot break a tie", sm.sentinels.len()),
+            )
+            .expected("an odd number of Sentinels (3 or 5)")
+            .help("add or remove one Sentinel"),
         );
     }
 }
@@ -284,9 +393,13 @@ fn mongo(c: &Config, out: &mut Vec<Diagnostic>) {
     for (key, votes) in [("votes", m.votes), ("passive_votes", m.passive_votes)] {
         if votes > 1 {
             out.push(
-                Diagnostic::error("votes", base.key(key), format!("a member has 0 or 1 vote, not {votes}"))
-                    .expected("0 or 1")
-                    .help(format!("set `{key} = 1`")),
+                Diagnostic::error(
+                    "votes",
+                    base.key(key),
+                    format!("a member has 0 or 1 vote, not {votes}"),
+                )
+                .expected("0 or 1")
+                .help(format!("set `{key} = 1`")),
             );
         }
     }
@@ -295,9 +408,13 @@ fn mongo(c: &Config, out: &mut Vec<Diagnostic>) {
     let total = active_votes + m.passive_members * m.passive_votes.min(1);
     if m.members_per_az == 0 {
         out.push(
-            Diagnostic::error("no-members", base.key("members_per_az"), "the active region has no Mongo members")
-                .expected("1 or more")
-                .help("set `members_per_az = 1`"),
+            Diagnostic::error(
+                "no-members",
+                base.key("members_per_az"),
+                "the active region has no Mongo members",
+            )
+            .expected("1 or more")
+            .help("set `members_per_az = 1`"),
         );
     } else if total % 2 == 0 {
         out.push(
@@ -308,9 +425,13 @@ fn mongo(c: &Config, out: &mut Vec<Diagnostic>) {
     }
     if total > 7 {
         out.push(
-            Diagnostic::error("too-many-votes", base.key("members_per_az"), format!("{total} voting members; MongoDB allows at most 7"))
-                .expected("7 or fewer voting members")
-                .help("set `passive_votes = 0` or lower `members_per_az`"),
+            Diagnostic::error(
+                "too-many-votes",
+                base.key("members_per_az"),
+                format!("{total} voting members; MongoDB allows at most 7"),
+            )
+            .expected("7 or fewer voting members")
+            .help("set `passive_votes = 0` or lower `members_per_az`"),
         );
     }
     if m.members_per_az > 0 && active_votes * 2 <= total {
@@ -322,9 +443,13 @@ fn mongo(c: &Config, out: &mut Vec<Diagnostic>) {
     }
     if !(0.0..=1000.0).contains(&m.priority) || m.priority == 0.0 {
         out.push(
-            Diagnostic::error("priority", base.key("priority"), format!("priority {} cannot make a member primary", m.priority))
-                .expected("a number above 0 and at most 1000")
-                .help("set `priority = 2`"),
+            Diagnostic::error(
+                "priority",
+                base.key("priority"),
+                format!("priority {} cannot make a member primary", m.priority),
+            )
+            .expected("a number above 0 and at most 1000")
+            .help("set `priority = 2`"),
         );
     }
     if m.passive_priority >= m.priority {
@@ -337,9 +462,13 @@ fn mongo(c: &Config, out: &mut Vec<Diagnostic>) {
     }
     if !is_version(&m.version) {
         out.push(
-            Diagnostic::error("mongo-version", base.key("version"), format!("`{}` is not a MongoDB version", m.version))
-                .expected("`major.minor`, e.g. `7.0`")
-                .help("set `version = \"7.0\"`"),
+            Diagnostic::error(
+                "mongo-version",
+                base.key("version"),
+                format!("`{}` is not a MongoDB version", m.version),
+            )
+            .expected("`major.minor`, e.g. `7.0`")
+            .help("set `version = \"7.0\"`"),
         );
     }
     instance_type(&m.instance_type, base.key("instance_type"), out);
@@ -347,18 +476,29 @@ fn mongo(c: &Config, out: &mut Vec<Diagnostic>) {
 
 fn is_version(v: &str) -> bool {
     let parts: Vec<&str> = v.split('.').collect();
-    (2..=3).contains(&parts.len()) && parts.iter().all(|p| !p.is_empty() && p.chars().all(|ch| ch.is_ascii_digit()))
+    (2..=3).contains(&parts.len())
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|ch| ch.is_ascii_digit()))
 }
 
 fn instance_type(t: &str, path: FieldPath, out: &mut Vec<Diagnostic>) {
     let parts: Vec<&str> = t.split('.').collect();
     let ok = parts.len() == 2
-        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-'));
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
+        });
     if !ok {
         out.push(
-            Diagnostic::error("instance-type", path, format!("`{t}` is not an EC2 instance type"))
-                .expected("`<family>.<size>`, e.g. `c7g.large`")
-                .help("drop any `cache.`/`db.` prefix; EC2 types look like `r6i.large`"),
+            Diagnostic::error(
+                "instance-type",
+                path,
+                format!("`{t}` is not an EC2 instance type"),
+            )
+            .expected("`<family>.<size>`, e.g. `c7g.large`")
+            .help("drop any `cache.`/`db.` prefix; EC2 types look like `r6i.large`"),
         );
     }
 }
@@ -368,31 +508,47 @@ fn gateway(c: &Config, out: &mut Vec<Diagnostic>) {
     let base = f("gateway");
     if g.instances_per_az == 0 {
         out.push(
-            Diagnostic::error("no-gateways", base.key("instances_per_az"), "a region with no gateways cannot take over")
-                .expected("1 or more")
-                .help("set `instances_per_az = 1`"),
+            Diagnostic::error(
+                "no-gateways",
+                base.key("instances_per_az"),
+                "a region with no gateways cannot take over",
+            )
+            .expected("1 or more")
+            .help("set `instances_per_az = 1`"),
         );
     }
     instance_type(&g.instance_type, base.key("instance_type"), out);
     if !is_version(&g.version) {
         out.push(
-            Diagnostic::error("gateway-version", base.key("version"), format!("`{}` is not a release version", g.version))
-                .expected("`major.minor.patch`, e.g. `0.1.0`")
-                .help(format!("set `version = \"{}\"`", env!("CARGO_PKG_VERSION"))),
+            Diagnostic::error(
+                "gateway-version",
+                base.key("version"),
+                format!("`{}` is not a release version", g.version),
+            )
+            .expected("`major.minor.patch`, e.g. `0.1.0`")
+            .help(format!("set `version = \"{}\"`", env!("CARGO_PKG_VERSION"))),
         );
     }
     if !g.artifact_url.starts_with("https://") {
         out.push(
-            Diagnostic::error("artifact-url", base.key("artifact_url"), "the gateway binary must be downloaded over HTTPS")
-                .expected("an `https://` URL")
-                .help("host the binary on HTTPS (S3, a release page)"),
+            Diagnostic::error(
+                "artifact-url",
+                base.key("artifact_url"),
+                "the gateway binary must be downloaded over HTTPS",
+            )
+            .expected("an `https://` URL")
+            .help("host the binary on HTTPS (S3, a release page)"),
         );
     }
     if g.port < 1024 {
         out.push(
-            Diagnostic::warning("privileged-port", base.key("port"), format!("port {} needs root; the gateway runs unprivileged", g.port))
-                .expected("a port of 1024 or above")
-                .help("let the load balancer listen on 443 and forward to e.g. 8080"),
+            Diagnostic::warning(
+                "privileged-port",
+                base.key("port"),
+                format!("port {} needs root; the gateway runs unprivileged", g.port),
+            )
+            .expected("a port of 1024 or above")
+            .help("let the load balancer listen on 443 and forward to e.g. 8080"),
         );
     }
 }
@@ -401,7 +557,9 @@ fn is_dns_label(label: &str) -> bool {
     (1..=63).contains(&label.len())
         && !label.starts_with('-')
         && !label.ends_with('-')
-        && label.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+        && label
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
 }
 
 fn is_dns_name(name: &str) -> bool {
@@ -427,26 +585,52 @@ fn dns(c: &Config, out: &mut Vec<Diagnostic>) {
         };
         if !is_dns_name(value) {
             out.push(
-                Diagnostic::error("dns-name", base.key(key), format!("`{value}` is not a DNS name"))
-                    .expected("dot-separated labels of letters, digits and hyphens")
-                    .help("e.g. `api.example.com`"),
+                Diagnostic::error(
+                    "dns-name",
+                    base.key(key),
+                    format!("`{value}` is not a DNS name"),
+                )
+                .expected("dot-separated labels of letters, digits and hyphens")
+                .help("e.g. `api.example.com`"),
             );
         }
     }
     if !within(&d.global_name, &d.public_zone) {
         out.push(
-            Diagnostic::error("name-outside-zone", base.key("global_name"), format!("`{}` is not inside the public zone `{}`", d.global_name, d.public_zone))
-                .expected(format!("a name ending in `.{}`", d.public_zone))
-                .help(format!("e.g. `api.{}`, or change `public_zone`", d.public_zone))
-                .related(base.key("public_zone"), "the public zone"),
+            Diagnostic::error(
+                "name-outside-zone",
+                base.key("global_name"),
+                format!(
+                    "`{}` is not inside the public zone `{}`",
+                    d.global_name, d.public_zone
+                ),
+            )
+            .expected(format!("a name ending in `.{}`", d.public_zone))
+            .help(format!(
+                "e.g. `api.{}`, or change `public_zone`",
+                d.public_zone
+            ))
+            .related(base.key("public_zone"), "the public zone"),
         );
     }
-    if !within(&d.redis_cname, &d.private_zone) || d.redis_cname.trim_end_matches('.') == d.private_zone.trim_end_matches('.') {
+    if !within(&d.redis_cname, &d.private_zone)
+        || d.redis_cname.trim_end_matches('.') == d.private_zone.trim_end_matches('.')
+    {
         out.push(
-            Diagnostic::error("name-outside-zone", base.key("redis_cname"), format!("`{}` is not a name below the private zone `{}`", d.redis_cname, d.private_zone))
-                .expected(format!("a name ending in `.{}` (a CNAME cannot sit at the zone apex)", d.private_zone))
-                .help(format!("e.g. `redis.{}`", d.private_zone))
-                .related(base.key("private_zone"), "the private zone"),
+            Diagnostic::error(
+                "name-outside-zone",
+                base.key("redis_cname"),
+                format!(
+                    "`{}` is not a name below the private zone `{}`",
+                    d.redis_cname, d.private_zone
+                ),
+            )
+            .expected(format!(
+                "a name ending in `.{}` (a CNAME cannot sit at the zone apex)",
+                d.private_zone
+            ))
+            .help(format!("e.g. `redis.{}`", d.private_zone))
+            .related(base.key("private_zone"), "the private zone"),
         );
     }
     if d.public_zone.trim_end_matches('.') == d.private_zone.trim_end_matches('.') {
@@ -458,16 +642,30 @@ fn dns(c: &Config, out: &mut Vec<Diagnostic>) {
     }
     if ![10, 30].contains(&d.health_check_interval) {
         out.push(
-            Diagnostic::error("hc-interval", base.key("health_check_interval"), format!("Route 53 checks every 10 or 30 seconds, not {}", d.health_check_interval))
-                .expected("10 or 30")
-                .help("set `health_check_interval = 10` (fast) or `30` (standard)"),
+            Diagnostic::error(
+                "hc-interval",
+                base.key("health_check_interval"),
+                format!(
+                    "Route 53 checks every 10 or 30 seconds, not {}",
+                    d.health_check_interval
+                ),
+            )
+            .expected("10 or 30")
+            .help("set `health_check_interval = 10` (fast) or `30` (standard)"),
         );
     }
     if !(1..=10).contains(&d.health_check_failure_threshold) {
         out.push(
-            Diagnostic::error("hc-threshold", base.key("health_check_failure_threshold"), format!("{} is outside Route 53's range", d.health_check_failure_threshold))
-                .expected("1 to 10")
-                .help("set `health_check_failure_threshold = 3`"),
+            Diagnostic::error(
+                "hc-threshold",
+                base.key("health_check_failure_threshold"),
+                format!(
+                    "{} is outside Route 53's range",
+                    d.health_check_failure_threshold
+                ),
+            )
+            .expected("1 to 10")
+            .help("set `health_check_failure_threshold = 3`"),
         );
     }
     if d.flip_mode == FlipMode::Health && d.global_ttl > d.health_check_window() {
@@ -478,11 +676,19 @@ fn dns(c: &Config, out: &mut Vec<Diagnostic>) {
         );
     }
     if d.global_ttl == 0 || d.redis_ttl == 0 {
-        let key = if d.global_ttl == 0 { "global_ttl" } else { "redis_ttl" };
+        let key = if d.global_ttl == 0 {
+            "global_ttl"
+        } else {
+            "redis_ttl"
+        };
         out.push(
-            Diagnostic::warning("ttl-zero", base.key(key), "a TTL of 0 disables caching and multiplies DNS queries")
-                .expected("1 second or more")
-                .help("use 5 for the Redis CNAME and 20-60 for the global name"),
+            Diagnostic::warning(
+                "ttl-zero",
+                base.key(key),
+                "a TTL of 0 disables caching and multiplies DNS queries",
+            )
+            .expected("1 second or more")
+            .help("use 5 for the Redis CNAME and 20-60 for the global name"),
         );
     }
     if d.redis_ttl > 60 {
@@ -494,9 +700,13 @@ fn dns(c: &Config, out: &mut Vec<Diagnostic>) {
     }
     if !d.health_check_path.starts_with('/') {
         out.push(
-            Diagnostic::error("hc-path", base.key("health_check_path"), format!("`{}` is not an absolute path", d.health_check_path))
-                .expected("a path starting with `/`")
-                .help("set `health_check_path = \"/ready\"`"),
+            Diagnostic::error(
+                "hc-path",
+                base.key("health_check_path"),
+                format!("`{}` is not an absolute path", d.health_check_path),
+            )
+            .expected("a path starting with `/`")
+            .help("set `health_check_path = \"/ready\"`"),
         );
     }
 }
@@ -515,23 +725,38 @@ fn drills(c: &Config, out: &mut Vec<Diagnostic>) {
     }
     if d.max_rto.is_zero() {
         out.push(
-            Diagnostic::error("threshold", base.key("max_rto"), "a zero RTO can never be met")
-                .expected("a duration such as \"30s\"")
-                .help("set `max_rto = \"30s\"`"),
+            Diagnostic::error(
+                "threshold",
+                base.key("max_rto"),
+                "a zero RTO can never be met",
+            )
+            .expected("a duration such as \"30s\"")
+            .help("set `max_rto = \"30s\"`"),
         );
     }
     if d.load_rps == 0 || d.load_rps > 10_000 {
         out.push(
-            Diagnostic::error("load", base.key("load_rps"), format!("{} requests per second is outside the drill's range", d.load_rps))
-                .expected("1 to 10000")
-                .help("drills measure failover, not capacity: 50 to 500 is plenty"),
+            Diagnostic::error(
+                "load",
+                base.key("load_rps"),
+                format!(
+                    "{} requests per second is outside the drill's range",
+                    d.load_rps
+                ),
+            )
+            .expected("1 to 10000")
+            .help("drills measure failover, not capacity: 50 to 500 is plenty"),
         );
     }
     if d.load_keys == 0 {
         out.push(
-            Diagnostic::error("load", base.key("load_keys"), "the drill needs at least one API key to send traffic with")
-                .expected("1 or more")
-                .help("set `load_keys = 20`"),
+            Diagnostic::error(
+                "load",
+                base.key("load_keys"),
+                "the drill needs at least one API key to send traffic with",
+            )
+            .expected("1 or more")
+            .help("set `load_keys = 20`"),
         );
     }
 }
