@@ -1,0 +1,208 @@
+//! Loading API definitions from `app_path` and routing by longest `listen_path` prefix.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use http::header::HeaderName;
+use http::uri::{Authority, Scheme};
+use tyk_model::{ApiDefinition, DefinitionError};
+
+/// One servable API, with everything the hot path needs pre-parsed.
+#[derive(Debug)]
+pub struct ApiRoute {
+    /// The definition as loaded.
+    pub def: ApiDefinition,
+    /// File it came from (management updates write back to it).
+    pub source: PathBuf,
+    /// Upstream scheme.
+    pub scheme: Scheme,
+    /// Upstream host:port.
+    pub authority: Authority,
+    /// Upstream base path (no trailing slash handling yet).
+    pub base_path: String,
+    /// Header carrying the token (lowercased).
+    pub auth_header: HeaderName,
+    /// Query parameter carrying the token, when enabled.
+    pub auth_param: Option<String>,
+    /// Limiter key of `global_rate_limit`.
+    pub global_key: String,
+}
+
+/// The routing table; replaced as a whole on reload.
+#[derive(Debug, Default)]
+pub struct RouteTable {
+    /// Routes, longest listen path first.
+    pub routes: Vec<Arc<ApiRoute>>,
+    /// Routes by API id.
+    pub by_id: HashMap<String, Arc<ApiRoute>>,
+}
+
+fn build(def: ApiDefinition, source: PathBuf) -> Result<ApiRoute, DefinitionError> {
+    let bad = |field: &str, message: String| DefinitionError { field: field.into(), message };
+    let uri: http::Uri = def
+        .proxy
+        .target_url
+        .parse()
+        .map_err(|e| bad("proxy.target_url", format!("`{}`: {e}", def.proxy.target_url)))?;
+    let scheme = uri.scheme().cloned().unwrap_or(Scheme::HTTP);
+    let authority = uri
+        .authority()
+        .cloned()
+        .ok_or_else(|| bad("proxy.target_url", "has no host".into()))?;
+    let auth_header = HeaderName::try_from(def.auth_header().to_ascii_lowercase())
+        .map_err(|e| bad("auth.auth_header_name", format!("`{}`: {e}", def.auth_header())))?;
+    Ok(ApiRoute {
+        scheme,
+        authority,
+        base_path: uri.path().to_string(),
+        auth_param: def.auth_param().map(str::to_string),
+        global_key: format!("rate-limit-global-{}", def.api_id),
+        auth_header,
+        def,
+        source,
+    })
+}
+
+impl RouteTable {
+    /// Build a table from definitions, skipping (with a log line) inactive ones and duplicate ids.
+    pub fn from_defs(defs: Vec<(PathBuf, ApiDefinition)>) -> (Self, Vec<String>) {
+        let mut skipped = Vec::new();
+        let mut t = RouteTable::default();
+        for (path, def) in defs {
+            if !def.is_active() {
+                skipped.push(format!("{}: field `active`: API is inactive; skipped", path.display()));
+                continue;
+            }
+            if t.by_id.contains_key(&def.api_id) {
+                skipped.push(format!(
+                    "{}: field `api_id`: `{}` already loaded from another file; skipped",
+                    path.display(),
+                    def.api_id
+                ));
+                continue;
+            }
+            match build(def, path.clone()) {
+                Ok(r) => {
+                    let r = Arc::new(r);
+                    t.by_id.insert(r.def.api_id.clone(), r.clone());
+                    t.routes.push(r);
+                }
+                Err(e) => skipped.push(format!("{}: {e}; skipped", path.display())),
+            }
+        }
+        t.routes
+            .sort_by(|a, b| b.def.proxy.listen_path.len().cmp(&a.def.proxy.listen_path.len()));
+        (t, skipped)
+    }
+
+    /// Load every `*.json` in `dir` (sorted by name). Returns the table and one message per skipped file.
+    pub fn load_dir(dir: &Path) -> (Self, Vec<String>) {
+        let mut skipped = Vec::new();
+        let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+            Ok(rd) => rd
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "json") && p.is_file())
+                .collect(),
+            Err(e) => {
+                skipped.push(format!("{}: cannot read directory: {e}", dir.display()));
+                Vec::new()
+            }
+        };
+        files.sort();
+        let mut defs = Vec::new();
+        for f in files {
+            match std::fs::read(&f) {
+                Ok(raw) => match ApiDefinition::from_json(&raw) {
+                    Ok(d) => defs.push((f, d)),
+                    Err(e) => skipped.push(format!("{}: {e}; skipped", f.display())),
+                },
+                Err(e) => skipped.push(format!("{}: cannot read: {e}; skipped", f.display())),
+            }
+        }
+        let (t, more) = Self::from_defs(defs);
+        skipped.extend(more);
+        (t, skipped)
+    }
+
+    /// The API whose listen path is the longest prefix of `path` (`/otto` also matches `/otto/`).
+    pub fn find(&self, path: &str) -> Option<&Arc<ApiRoute>> {
+        self.routes.iter().find(|r| {
+            let lp = r.def.proxy.listen_path.as_str();
+            path.starts_with(lp) || (lp.len() > 1 && lp.ends_with('/') && path == &lp[..lp.len() - 1])
+        })
+    }
+
+    /// Number of loaded APIs.
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    /// True when no API is loaded.
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+}
+
+/// Join two path pieces with exactly one slash (Go's `singleJoiningSlash`, as Tyk uses).
+pub fn join_path(a: &str, b: &str) -> String {
+    match (a.ends_with('/'), b.starts_with('/')) {
+        (true, true) => format!("{a}{}", &b[1..]),
+        (false, false) if !b.is_empty() => format!("{a}/{b}"),
+        _ => format!("{a}{b}"),
+    }
+}
+
+/// The upstream path (and query) for `path_and_query` on `route`.
+pub fn upstream_path(route: &ApiRoute, path: &str, query: Option<&str>) -> String {
+    let lp = route.def.proxy.listen_path.as_str();
+    let rest = if route.def.proxy.strip_listen_path {
+        path.strip_prefix(lp)
+            .or_else(|| path.strip_prefix(lp.trim_end_matches('/')))
+            .unwrap_or(path)
+    } else {
+        path
+    };
+    let mut p = join_path(&route.base_path, rest);
+    if p.is_empty() {
+        p.push('/');
+    }
+    if let Some(q) = query {
+        p.push('?');
+        p.push_str(q);
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn def(id: &str, lp: &str, target: &str, strip: bool) -> (PathBuf, ApiDefinition) {
+        let mut d = ApiDefinition { api_id: id.into(), ..Default::default() };
+        d.proxy.listen_path = lp.into();
+        d.proxy.target_url = target.into();
+        d.proxy.strip_listen_path = strip;
+        (PathBuf::from(format!("{id}.json")), d)
+    }
+
+    #[test]
+    fn longest_prefix_and_strip() {
+        let (t, skipped) = RouteTable::from_defs(vec![
+            def("a", "/a/", "http://up:1/base/", true),
+            def("ab", "/a/b/", "http://up:1", false),
+            def("dup", "/x/", "http://up:1", true),
+            def("dup", "/y/", "http://up:1", true),
+        ]);
+        assert_eq!(skipped.len(), 1);
+        assert!(skipped[0].contains("api_id"));
+        let r = t.find("/a/b/c").unwrap();
+        assert_eq!(r.def.api_id, "ab");
+        assert_eq!(upstream_path(r, "/a/b/c", Some("q=1")), "/a/b/c?q=1");
+        let r = t.find("/a/z").unwrap();
+        assert_eq!(upstream_path(r, "/a/z", None), "/base/z");
+        assert_eq!(t.find("/a").unwrap().def.api_id, "a");
+        assert_eq!(upstream_path(t.find("/a").unwrap(), "/a", None), "/base/");
+        assert!(t.find("/nope").is_none());
+    }
+}

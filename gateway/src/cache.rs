@@ -1,0 +1,130 @@
+//! Local session cache: the hot path's answer to "who is this key?", and the fallback while Redis is down.
+//!
+//! Sharded `RwLock<HashMap>` keyed by key hash. An entry is *fresh* for `session_ttl_ms` (used without asking
+//! Redis) and *usable while Redis is down* for `stale_max_age_secs` after it was last confirmed by Redis.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use tyk_model::Session;
+
+const SHARDS: usize = 32;
+
+/// A cached session and when Redis last confirmed it.
+#[derive(Clone)]
+pub struct Cached {
+    /// The session.
+    pub session: Arc<Session>,
+    /// When it was read from Redis.
+    pub fetched: Instant,
+}
+
+/// What the cache knows about a key.
+pub enum Lookup {
+    /// Fresh: use it without asking Redis.
+    Fresh(Arc<Session>),
+    /// Too old to skip Redis, but usable if Redis cannot be reached.
+    Stale(Arc<Session>),
+    /// Nothing usable.
+    Miss,
+}
+
+/// The session cache.
+pub struct SessionCache {
+    shards: Vec<RwLock<HashMap<String, Cached>>>,
+    hasher: std::collections::hash_map::RandomState,
+    ttl: Duration,
+    stale_max: Duration,
+    per_shard_max: usize,
+}
+
+impl SessionCache {
+    /// A cache with the given freshness, outage grace and capacity.
+    pub fn new(ttl: Duration, stale_max: Duration, max_entries: usize) -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            hasher: Default::default(),
+            ttl,
+            stale_max,
+            per_shard_max: max_entries.div_ceil(SHARDS).max(1),
+        }
+    }
+
+    fn shard(&self, key: &str) -> &RwLock<HashMap<String, Cached>> {
+        let mut h = self.hasher.build_hasher();
+        key.hash(&mut h);
+        &self.shards[(h.finish() as usize) % SHARDS]
+    }
+
+    /// Look a key hash up.
+    pub fn get(&self, hash: &str) -> Lookup {
+        let shard = self.shard(hash).read().unwrap_or_else(|e| e.into_inner());
+        match shard.get(hash) {
+            Some(c) if c.fetched.elapsed() < self.ttl => Lookup::Fresh(c.session.clone()),
+            Some(c) if c.fetched.elapsed() < self.stale_max => Lookup::Stale(c.session.clone()),
+            _ => Lookup::Miss,
+        }
+    }
+
+    /// Store a session just read from Redis.
+    pub fn put(&self, hash: &str, session: Arc<Session>) {
+        let mut shard = self.shard(hash).write().unwrap_or_else(|e| e.into_inner());
+        if shard.len() >= self.per_shard_max && !shard.contains_key(hash) {
+            let stale_max = self.stale_max;
+            shard.retain(|_, c| c.fetched.elapsed() < stale_max);
+            if shard.len() >= self.per_shard_max {
+                if let Some(k) = shard.keys().next().cloned() {
+                    shard.remove(&k);
+                }
+            }
+        }
+        shard.insert(hash.to_string(), Cached { session, fetched: Instant::now() });
+    }
+
+    /// Forget a key (deleted, updated, or named by a `KeySpaceUpdateNotification`).
+    pub fn remove(&self, hash: &str) {
+        self.shard(hash).write().unwrap_or_else(|e| e.into_inner()).remove(hash);
+    }
+
+    /// Number of cached sessions.
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.read().unwrap_or_else(|e| e.into_inner()).len())
+            .sum()
+    }
+
+    /// True when nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_stale_miss() {
+        let c = SessionCache::new(Duration::from_millis(0), Duration::from_secs(60), 10);
+        c.put("a", Arc::new(Session::default()));
+        assert!(matches!(c.get("a"), Lookup::Stale(_)));
+        assert!(matches!(c.get("b"), Lookup::Miss));
+        c.remove("a");
+        assert!(matches!(c.get("a"), Lookup::Miss));
+        let c = SessionCache::new(Duration::from_secs(60), Duration::from_secs(60), 10);
+        c.put("a", Arc::new(Session::default()));
+        assert!(matches!(c.get("a"), Lookup::Fresh(_)));
+    }
+
+    #[test]
+    fn bounded() {
+        let c = SessionCache::new(Duration::from_secs(60), Duration::from_secs(60), 64);
+        for i in 0..1000 {
+            c.put(&i.to_string(), Arc::new(Session::default()));
+        }
+        assert!(c.len() <= 64, "{}", c.len());
+    }
+}

@@ -1,0 +1,100 @@
+//! tyk-dr-gateway: a Tyk-compatible data plane that rides out Redis failover.
+//!
+//! Module map:
+//! - [`config`]: TOML config, validated as a whole before binding (exit 64 on errors);
+//! - [`apis`]: definition loading and longest-prefix routing (swapped atomically on reload);
+//! - [`proxy`]: the request pipeline (auth → limits → forward), [`error`]: errors → HTTP in one place;
+//! - [`cache`]: local session cache, [`ratelimit`]: local limiter reconciled with Redis;
+//! - [`store`]: the only code talking to Redis (DNS-following reconnects);
+//! - [`mgmt`]: `/tyk/` management API, [`notify`]: cluster notifications;
+//! - [`health`]: `/hello`, readiness and metrics rendering, [`metrics`]: Prometheus registry;
+//! - [`server`]: accept loop and background tasks.
+
+pub mod apis;
+pub mod cache;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod health;
+pub mod metrics;
+pub mod mgmt;
+pub mod notify;
+pub mod proxy;
+pub mod ratelimit;
+pub mod server;
+pub mod state;
+pub mod store;
+
+use clap::Parser;
+
+/// Parse arguments, validate config, then serve. Returns the process exit code.
+pub fn run() -> i32 {
+    let args = cli::Args::parse();
+    init_tracing();
+    let settings = match config::load(&args.config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return config::EXIT_CONFIG;
+        }
+    };
+    if args.check_config {
+        println!("{}: configuration OK", args.config.display());
+        return 0;
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start runtime: {e}");
+            return 70;
+        }
+    };
+    rt.block_on(async move {
+        let listen = settings.listen;
+        let state = match state::AppState::new(settings) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {}: {e}", args.config.display());
+                return config::EXIT_CONFIG;
+            }
+        };
+        let listener = match server::bind(listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: cannot listen on {listen}: {e}");
+                return 69;
+            }
+        };
+        tracing::info!(%listen, region = %state.settings.raw.region, "tyk-dr-gateway listening");
+        server::spawn_background(&state);
+        tokio::select! {
+            _ = server::serve(state, listener) => 0,
+            _ = shutdown_signal() => { tracing::info!("shutting down"); 0 }
+        }
+    })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TYK_GW_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,101 @@
+//! Phase 1: who is calling? Token extraction, session lookup (cache → Redis → stale cache), key checks.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::request::Parts;
+use tyk_model::Session;
+
+use crate::apis::ApiRoute;
+use crate::cache::Lookup;
+use crate::error::GwError;
+use crate::state::AppState;
+use crate::store::StoreError;
+
+/// An authenticated caller.
+pub struct Caller {
+    /// Storage name of the key (hash, or raw token with `hash_keys = false`).
+    pub hash: String,
+    /// Its session.
+    pub session: Arc<Session>,
+}
+
+fn token_from(route: &ApiRoute, parts: &Parts) -> Option<String> {
+    if let Some(v) = parts.headers.get(&route.auth_header) {
+        let v = v.to_str().ok()?.trim();
+        // Tyk strips a `Bearer ` prefix.
+        let v = match v.get(..7) {
+            Some(p) if p.eq_ignore_ascii_case("bearer ") => v[7..].trim(),
+            _ => v,
+        };
+        if !v.is_empty() {
+            return Some(v.to_string());
+        }
+    }
+    let param = route.auth_param.as_deref()?;
+    parts.uri.query()?.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == param && !v.is_empty()).then(|| v.to_string())
+    })
+}
+
+/// Load a session: fresh cache hit, else Redis (seeding the quota counter), else a stale cache entry.
+async fn session_for(state: &AppState, hash: &str) -> Result<Arc<Session>, GwError> {
+    let stale = match state.cache.get(hash) {
+        Lookup::Fresh(s) => return Ok(s),
+        Lookup::Stale(s) => Some(s),
+        Lookup::Miss => None,
+    };
+    let quota_key = format!("quota-{hash}");
+    match state.store.get_session(&format!("apikey-{hash}"), &quota_key).await {
+        Ok(rec) => {
+            let raw = rec.session.ok_or_else(|| {
+                state.cache.remove(hash);
+                GwError::AccessDenied
+            })?;
+            let session = Session::from_json(&raw).map_err(|e| {
+                tracing::warn!(key_hash = hash, error = %e, "session is not valid JSON; denying");
+                GwError::AccessDenied
+            })?;
+            if let Some(used) = rec.quota_used {
+                state.limiter.seed_quota(&quota_key, used);
+            }
+            let session = Arc::new(session);
+            state.cache.put(hash, session.clone());
+            Ok(session)
+        }
+        Err(StoreError::Unavailable(e)) => match stale {
+            Some(s) => {
+                tracing::debug!(key_hash = hash, error = %e, "redis unavailable; serving cached session");
+                Ok(s)
+            }
+            None => Err(GwError::StoreUnavailable),
+        },
+        Err(StoreError::Command(e)) => {
+            tracing::error!(key_hash = hash, error = %e, "redis rejected session lookup");
+            stale.ok_or(GwError::StoreUnavailable)
+        }
+    }
+}
+
+/// Authenticate a request to a keyed API.
+pub async fn authenticate(state: &AppState, route: &ApiRoute, parts: &Parts) -> Result<Caller, GwError> {
+    let token = token_from(route, parts).ok_or(GwError::AuthMissing)?;
+    let hash = state.key_hash(&token);
+    let session = session_for(state, &hash).await?;
+    if session.is_inactive {
+        return Err(GwError::KeyInactive);
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    if session.is_expired(now) {
+        return Err(GwError::KeyExpired);
+    }
+    // Tyk: an empty access_rights map grants every API.
+    if !session.access_rights.is_empty() && session.access_for(&route.def.api_id).is_none() {
+        return Err(GwError::AccessDenied);
+    }
+    Ok(Caller { hash, session })
+}

@@ -1,0 +1,48 @@
+//! Phase 2: API-wide rate limit, per-key rate limit, then quota.
+
+use crate::apis::ApiRoute;
+use crate::error::GwError;
+use crate::proxy::auth::Caller;
+use crate::ratelimit::Decision;
+use crate::state::AppState;
+
+/// `global_rate_limit` of the API (applies to keyless APIs too).
+pub fn check_api(state: &AppState, route: &ApiRoute) -> Result<(), GwError> {
+    if let Some(g) = &route.def.global_rate_limit {
+        if g.rate > 0.0 && g.per > 0.0 {
+            let d = state.limiter.check_rate(&route.global_key, g.rate, g.per);
+            if !d.allowed {
+                return Err(GwError::ApiRateLimited(d));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Per-key rate limit and quota; returns the decision to report in `X-RateLimit-*` headers
+/// (the quota when the key has one, as Tyk does, else the rate limit).
+pub fn check_key(state: &AppState, route: &ApiRoute, caller: &Caller) -> Result<Option<Decision>, GwError> {
+    let l = caller.session.limits_for(&route.def.api_id);
+    let mut report = None;
+    if !route.def.disable_rate_limit && l.rate > 0.0 && l.per > 0.0 {
+        let d = state
+            .limiter
+            .check_rate(&format!("rate-limit-{}", caller.hash), l.rate, l.per);
+        if !d.allowed {
+            return Err(GwError::RateLimited(d));
+        }
+        report = Some(d);
+    }
+    if !route.def.disable_quota && l.quota_max > 0 {
+        let d = state.limiter.check_quota(
+            &format!("quota-{}", caller.hash),
+            l.quota_max,
+            l.quota_renewal_rate,
+        );
+        if !d.allowed {
+            return Err(GwError::QuotaExceeded(d));
+        }
+        report = Some(d);
+    }
+    Ok(report)
+}

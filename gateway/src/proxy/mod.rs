@@ -1,0 +1,81 @@
+//! The request pipeline. Order, for a proxied request:
+//!
+//! ```text
+//! route (longest listen_path) → fence check → API rate limit → auth (keyed APIs)
+//!   → key rate limit → quota → forward upstream → response headers → metrics/log
+//! ```
+//!
+//! Gateway-owned paths (health, readiness, metrics, `/tyk/`) are answered before routing.
+//! Every answer carries `X-Tyk-DR-Region`. Errors become responses in [`crate::error`] only.
+
+pub mod auth;
+pub mod forward;
+pub mod limits;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+
+use crate::error::{rate_headers, Body, GwError};
+use crate::state::AppState;
+use crate::{health, mgmt};
+
+/// Handle one request end to end.
+pub async fn handle(state: Arc<AppState>, req: Request<Incoming>, client: SocketAddr) -> Response<Body> {
+    let path = req.uri().path();
+    let cfg = &state.settings.raw;
+    let mut resp = if path == cfg.health_path {
+        health::hello(&state)
+    } else if path == cfg.ready_path {
+        health::ready(&state)
+    } else if path == cfg.metrics_path {
+        health::metrics(&state)
+    } else if path == "/tyk" || path.starts_with("/tyk/") {
+        mgmt::handle(&state, req).await
+    } else {
+        let start = Instant::now();
+        let routes = state.routes.load_full();
+        let (api, resp) = match routes.find(path) {
+            None => ("-", GwError::NoRoute.into_response()),
+            Some(route) => {
+                let r = proxy(&state, route, req, client)
+                    .await
+                    .unwrap_or_else(GwError::into_response);
+                (route.def.api_id.as_str(), r)
+            }
+        };
+        state.metrics.request(api, resp.status().as_u16());
+        state.metrics.latency.observe(start.elapsed().as_secs_f64());
+        resp
+    };
+    resp.headers_mut()
+        .insert("x-tyk-dr-region", state.region.clone());
+    resp
+}
+
+async fn proxy(
+    state: &AppState,
+    route: &crate::apis::ApiRoute,
+    req: Request<Incoming>,
+    client: SocketAddr,
+) -> Result<Response<Body>, GwError> {
+    if state.is_fenced() && state.settings.raw.fence_blocks_traffic {
+        return Err(GwError::Fenced);
+    }
+    limits::check_api(state, route)?;
+    let (parts, body) = req.into_parts();
+    let report = if route.def.use_keyless {
+        None
+    } else {
+        let caller = auth::authenticate(state, route, &parts).await?;
+        limits::check_key(state, route, &caller)?
+    };
+    let mut resp = forward::forward(state, route, Request::from_parts(parts, body), client).await?;
+    if let Some(d) = report {
+        rate_headers(resp.headers_mut(), &d);
+    }
+    Ok(resp)
+}

@@ -1,0 +1,128 @@
+//! Shared gateway state: settings, the swappable routing table, Redis, caches, limiter, metrics, fence.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use http::HeaderValue;
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+use crate::apis::RouteTable;
+use crate::cache::SessionCache;
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::ratelimit::Limiter;
+use crate::store::RedisStore;
+
+/// The pooled upstream client.
+pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, Incoming>;
+
+/// Everything a request handler needs.
+pub struct AppState {
+    /// Validated settings.
+    pub settings: Settings,
+    /// Routing table, swapped atomically on reload (in-flight requests keep their `Arc`).
+    pub routes: ArcSwap<RouteTable>,
+    /// Key store.
+    pub store: Arc<RedisStore>,
+    /// Session cache.
+    pub cache: SessionCache,
+    /// Rate limit / quota state.
+    pub limiter: Limiter,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Upstream client (keep-alive pool).
+    pub client: UpstreamClient,
+    /// `X-Tyk-DR-Region` value.
+    pub region: HeaderValue,
+    /// Set by `POST /tyk/dr/fence`.
+    fenced: AtomicBool,
+    /// Process start.
+    pub started: Instant,
+}
+
+impl AppState {
+    /// Build state from validated settings (no I/O except reading `app_path`).
+    pub fn new(settings: Settings) -> Result<Arc<Self>, String> {
+        let metrics = Metrics::new();
+        let store = RedisStore::new(&settings, metrics.store.clone())?;
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(Duration::from_secs(5)));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(1024)
+            .build(https);
+        let c = &settings.raw.cache;
+        let cache = SessionCache::new(
+            Duration::from_millis(c.session_ttl_ms),
+            Duration::from_secs(c.stale_max_age_secs),
+            c.max_entries,
+        );
+        let region = HeaderValue::from_str(&settings.raw.region)
+            .map_err(|_| format!("region `{}` is not a valid header value", settings.raw.region))?;
+        let fenced = settings.raw.fence_file.as_ref().is_some_and(|f| f.exists());
+        let state = Arc::new(Self {
+            routes: ArcSwap::from_pointee(RouteTable::default()),
+            store,
+            cache,
+            limiter: Limiter::new(),
+            metrics,
+            client,
+            region,
+            fenced: AtomicBool::new(false),
+            started: Instant::now(),
+            settings,
+        });
+        state.set_fenced(fenced);
+        state.reload();
+        Ok(state)
+    }
+
+    /// Re-read `app_path` and swap the routing table in one step.
+    pub fn reload(&self) -> usize {
+        let (table, skipped) = RouteTable::load_dir(&self.settings.raw.app_path);
+        for s in &skipped {
+            tracing::warn!("invalid API definition: {s}");
+        }
+        let n = table.len();
+        self.metrics.apis_loaded.set(n as i64);
+        self.routes.store(Arc::new(table));
+        tracing::info!(apis = n, skipped = skipped.len(), "API definitions loaded");
+        n
+    }
+
+    /// Whether the DR tool fenced this gateway.
+    pub fn is_fenced(&self) -> bool {
+        self.fenced.load(Ordering::Relaxed)
+    }
+
+    /// Fence or unfence (persisted to `fence_file` when configured).
+    pub fn set_fenced(&self, on: bool) {
+        self.fenced.store(on, Ordering::Relaxed);
+        self.metrics.fenced.set(i64::from(on));
+        if let Some(f) = &self.settings.raw.fence_file {
+            let r = if on { std::fs::write(f, b"fenced\n") } else { std::fs::remove_file(f).or(Ok(())) };
+            if let Err(e) = r {
+                tracing::error!(file = %f.display(), error = %e, "cannot persist fence state");
+            }
+        }
+        tracing::warn!(fenced = on, "fence state changed");
+    }
+
+    /// Key storage name (hashed unless `hash_keys = false`).
+    pub fn key_hash(&self, token: &str) -> String {
+        tyk_model::hash_key(token, self.settings.raw.hash_keys)
+    }
+}

@@ -1,0 +1,461 @@
+//! The only module that talks to Redis.
+//!
+//! One multiplexed connection (pipelining every concurrent command over one socket) behind an `ArcSwap`, so
+//! the hot path never takes a lock. Failover handling, the reason this gateway exists:
+//! - a `READONLY` reply, a dropped connection or a timeout invalidates the connection; the next use
+//!   re-resolves the DNS name and reconnects (one retry for the command that saw the error);
+//! - a watcher pings every `health_interval_ms` and re-resolves the name; a changed answer reconnects
+//!   at once, so a CNAME flip is followed within max(TTL, interval);
+//! - [`RedisStore::force_reconnect`] drops the connection and the pub/sub subscription together.
+//!
+//! While Redis is down, callers fail fast (no connect storm): only the watcher and at most one caller per
+//! backoff period try to connect.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwapOption;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use redis::aio::{MultiplexedConnection, PubSub};
+use redis::{AsyncConnectionConfig, RedisConnectionInfo, RedisError};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use super::dns::Dns;
+use crate::config::Settings;
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Redis cannot be reached right now (connection, timeout, READONLY, DNS): answer 503, use caches.
+    #[error("redis unavailable: {0}")]
+    Unavailable(String),
+    /// Redis answered with an error for this command.
+    #[error("redis command failed: {0}")]
+    Command(String),
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+struct Live {
+    conn: MultiplexedConnection,
+    addr: SocketAddr,
+    generation: u64,
+}
+
+/// Metric handles the store updates.
+#[derive(Clone, Default)]
+pub struct StoreMetrics {
+    /// 1 when the last Redis interaction succeeded.
+    pub up: Gauge,
+    /// Number of (re)connections made.
+    pub reconnects: Counter,
+}
+
+/// A reconnecting Redis client that follows DNS changes.
+pub struct RedisStore {
+    dns: Dns,
+    info: RedisConnectionInfo,
+    tls: Option<tokio_rustls::TlsConnector>,
+    connect_timeout: Duration,
+    command_timeout: Duration,
+    health_interval: Duration,
+    live: ArcSwapOption<Live>,
+    connect_lock: tokio::sync::Mutex<()>,
+    last_attempt: Mutex<Option<Instant>>,
+    generation: AtomicU64,
+    up: AtomicBool,
+    last_ping: Mutex<Option<Duration>>,
+    resub: watch::Sender<u64>,
+    metrics: StoreMetrics,
+}
+
+/// What a session lookup returns: the session JSON and the quota counter for the same key.
+#[derive(Debug, Default)]
+pub struct SessionRecord {
+    /// Raw `apikey-<hash>` value.
+    pub session: Option<Vec<u8>>,
+    /// Current `quota-<hash>` value.
+    pub quota_used: Option<i64>,
+}
+
+/// One counter update in a sync round.
+#[derive(Debug, Clone)]
+pub enum CounterOp {
+    /// `INCRBY key by` then `PEXPIRE key ttl NX` (the expiry is set on first hit only).
+    IncrWithExpire {
+        /// Redis key.
+        key: String,
+        /// Increment.
+        by: i64,
+        /// Expiry in milliseconds set when the key has none (0 = none).
+        ttl_ms: i64,
+    },
+    /// `GET key` (0 when missing).
+    Get {
+        /// Redis key.
+        key: String,
+    },
+}
+
+const RECONNECT_BACKOFF: Duration = Duration::from_millis(200);
+
+fn is_connection_error(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || e.is_unrecoverable_error()
+        || e.kind() == redis::ErrorKind::ReadOnly
+}
+
+impl RedisStore {
+    /// Build the store (no I/O yet).
+    pub fn new(s: &Settings, metrics: StoreMetrics) -> Result<Arc<Self>, String> {
+        let r = &s.raw.redis;
+        let tls = if r.tls { Some(tls_connector(r.tls_ca_file.as_deref())?) } else { None };
+        let info = RedisConnectionInfo {
+            db: r.db,
+            username: r.username.clone(),
+            password: r.password.clone(),
+            ..Default::default()
+        };
+        let (resub, _) = watch::channel(0);
+        Ok(Arc::new(Self {
+            dns: Dns::new(&r.host, r.port, s.nameserver, s.connect_timeout()),
+            info,
+            tls,
+            connect_timeout: s.connect_timeout(),
+            command_timeout: s.command_timeout(),
+            health_interval: Duration::from_millis(r.health_interval_ms),
+            live: ArcSwapOption::empty(),
+            connect_lock: tokio::sync::Mutex::new(()),
+            last_attempt: Mutex::new(None),
+            generation: AtomicU64::new(0),
+            up: AtomicBool::new(false),
+            last_ping: Mutex::new(None),
+            resub,
+            metrics,
+        }))
+    }
+
+    /// Whether the last interaction with Redis succeeded.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// Round-trip time of the last successful PING.
+    pub fn last_ping(&self) -> Option<Duration> {
+        *self.last_ping.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Address of the current connection, if any.
+    pub fn current_addr(&self) -> Option<SocketAddr> {
+        self.live.load().as_ref().map(|l| l.addr)
+    }
+
+    /// Changes whenever the pub/sub subscription should be re-established.
+    pub fn resubscribe_signal(&self) -> watch::Receiver<u64> {
+        self.resub.subscribe()
+    }
+
+    fn set_up(&self, up: bool) {
+        self.up.store(up, Ordering::Relaxed);
+        self.metrics.up.set(i64::from(up));
+    }
+
+    /// Drop the connection (if it is still generation `generation`, or any when `None`).
+    fn invalidate(&self, generation: Option<u64>, why: &str) {
+        let cur = self.live.load();
+        if let Some(l) = cur.as_ref() {
+            if generation.is_none_or(|g| g == l.generation) {
+                tracing::warn!(addr = %l.addr, reason = why, "dropping redis connection");
+                self.live.store(None);
+            }
+        }
+        self.set_up(false);
+    }
+
+    /// Drop every connection (commands and pub/sub) now; used by the DR tool after a promotion.
+    pub fn force_reconnect(&self) {
+        self.invalidate(None, "forced reconnect");
+        *self.last_attempt.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.resub.send_modify(|g| *g += 1);
+    }
+
+    async fn open_stream(&self, addr: SocketAddr) -> Result<Box<dyn Io>, String> {
+        let tcp = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connect {addr}: {e}"))?;
+        let _ = tcp.set_nodelay(true);
+        match &self.tls {
+            None => Ok(Box::new(tcp)),
+            Some(tls) => {
+                let name = rustls_pki_types::ServerName::try_from(self.dns.host().to_string())
+                    .map_err(|e| format!("tls server name: {e}"))?;
+                let s = tls
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| format!("tls handshake with {addr}: {e}"))?;
+                Ok(Box::new(s))
+            }
+        }
+    }
+
+    /// Resolve and connect a new multiplexed connection.
+    async fn connect(&self) -> Result<Arc<Live>, StoreError> {
+        let fut = async {
+            let addr = self.dns.resolve().await?;
+            let stream = self.open_stream(addr).await?;
+            let cfg = AsyncConnectionConfig::new().set_response_timeout(self.command_timeout);
+            let (conn, driver) = MultiplexedConnection::new_with_config(&self.info, stream, cfg)
+                .await
+                .map_err(|e| format!("redis handshake with {addr}: {e}"))?;
+            tokio::spawn(driver);
+            Ok::<_, String>((conn, addr))
+        };
+        let (conn, addr) = tokio::time::timeout(self.connect_timeout, fut)
+            .await
+            .map_err(|_| StoreError::Unavailable("connect timed out".into()))?
+            .map_err(StoreError::Unavailable)?;
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let live = Arc::new(Live { conn, addr, generation });
+        self.live.store(Some(live.clone()));
+        self.metrics.reconnects.inc();
+        self.set_up(true);
+        self.resub.send_modify(|g| *g += 1);
+        tracing::info!(%addr, generation, "connected to redis");
+        Ok(live)
+    }
+
+    /// The current connection, connecting if there is none (rate-limited while Redis is down).
+    async fn live(&self, force: bool) -> Result<Arc<Live>, StoreError> {
+        if let Some(l) = self.live.load_full() {
+            return Ok(l);
+        }
+        let _g = self.connect_lock.lock().await;
+        if let Some(l) = self.live.load_full() {
+            return Ok(l);
+        }
+        {
+            let mut last = self.last_attempt.lock().unwrap_or_else(|e| e.into_inner());
+            if !force && last.is_some_and(|t| t.elapsed() < RECONNECT_BACKOFF) {
+                return Err(StoreError::Unavailable("redis is down (reconnect pending)".into()));
+            }
+            *last = Some(Instant::now());
+        }
+        self.connect().await
+    }
+
+    /// Run one command (or pipeline) with the store's timeout, reconnect-and-retry once on connection errors.
+    async fn run<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: Fn(MultiplexedConnection) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let mut last_err = StoreError::Unavailable("not attempted".into());
+        for attempt in 0..2 {
+            let live = self.live(attempt > 0).await?;
+            match tokio::time::timeout(self.command_timeout, f(live.conn.clone())).await {
+                Ok(Ok(v)) => {
+                    if !self.is_up() {
+                        self.set_up(true);
+                    }
+                    return Ok(v);
+                }
+                Ok(Err(e)) if is_connection_error(&e) => {
+                    self.invalidate(Some(live.generation), &e.to_string());
+                    last_err = StoreError::Unavailable(e.to_string());
+                }
+                Ok(Err(e)) => return Err(StoreError::Command(e.to_string())),
+                Err(_) => {
+                    self.invalidate(Some(live.generation), "command timed out");
+                    // A hung server: do not wait a second time.
+                    return Err(StoreError::Unavailable("command timed out".into()));
+                }
+            }
+        }
+        Err(last_err)
+    }
+
+    /// Session JSON and quota counter in one round trip.
+    pub async fn get_session(&self, session_key: &str, quota_key: &str) -> Result<SessionRecord, StoreError> {
+        let (session, quota_used): (Option<Vec<u8>>, Option<i64>) = self
+            .run(|mut c| async move {
+                redis::pipe()
+                    .get(session_key)
+                    .get(quota_key)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(SessionRecord { session, quota_used })
+    }
+
+    /// `GET key`.
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.run(|mut c| async move { redis::cmd("GET").arg(key).query_async(&mut c).await })
+            .await
+    }
+
+    /// `SET key value [EX ttl]`.
+    pub async fn set(&self, key: &str, value: &[u8], ttl_secs: Option<u64>) -> Result<(), StoreError> {
+        self.run(|mut c| async move {
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(key).arg(value);
+            if let Some(t) = ttl_secs {
+                cmd.arg("EX").arg(t.max(1));
+            }
+            cmd.query_async::<()>(&mut c).await
+        })
+        .await
+    }
+
+    /// `DEL keys...`; returns how many existed.
+    pub async fn del(&self, keys: &[String]) -> Result<i64, StoreError> {
+        self.run(|mut c| async move { redis::cmd("DEL").arg(keys).query_async(&mut c).await })
+            .await
+    }
+
+    /// `SCAN` for keys matching `pattern`, at most `limit` of them.
+    pub async fn scan(&self, pattern: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        let mut cursor: u64 = 0;
+        // Bounded: at most 10_000 SCAN calls.
+        for _ in 0..10_000 {
+            let (next, batch): (u64, Vec<String>) = self
+                .run(|mut c| async move {
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(pattern)
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async(&mut c)
+                        .await
+                })
+                .await?;
+            out.extend(batch);
+            cursor = next;
+            if cursor == 0 || out.len() >= limit {
+                break;
+            }
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// `PUBLISH channel message`.
+    pub async fn publish(&self, channel: &str, message: &str) -> Result<i64, StoreError> {
+        self.run(|mut c| async move {
+            redis::cmd("PUBLISH")
+                .arg(channel)
+                .arg(message)
+                .query_async(&mut c)
+                .await
+        })
+        .await
+    }
+
+    /// Apply counter operations in one pipeline; returns one value per op (the counter after the op).
+    pub async fn sync_counters(&self, ops: &[CounterOp]) -> Result<Vec<i64>, StoreError> {
+        if ops.is_empty() {
+            return Ok(Vec::new());
+        }
+        let values: Vec<Option<i64>> = self
+            .run(|mut c| async move {
+                let mut p = redis::pipe();
+                for op in ops {
+                    match op {
+                        CounterOp::IncrWithExpire { key, by, ttl_ms } => {
+                            p.cmd("INCRBY").arg(key).arg(*by);
+                            if *ttl_ms > 0 {
+                                p.cmd("PEXPIRE").arg(key).arg(*ttl_ms).arg("NX").ignore();
+                            }
+                        }
+                        CounterOp::Get { key } => {
+                            p.cmd("GET").arg(key);
+                        }
+                    }
+                }
+                p.query_async(&mut c).await
+            })
+            .await?;
+        Ok(values.into_iter().map(|v| v.unwrap_or(0)).collect())
+    }
+
+    /// PING now; updates the up/down state.
+    pub async fn ping(&self) -> Result<Duration, StoreError> {
+        let t = Instant::now();
+        self.run(|mut c| async move { redis::cmd("PING").query_async::<String>(&mut c).await })
+            .await?;
+        let rtt = t.elapsed();
+        *self.last_ping.lock().unwrap_or_else(|e| e.into_inner()) = Some(rtt);
+        Ok(rtt)
+    }
+
+    /// Open a dedicated pub/sub connection to the current address.
+    pub async fn open_pubsub(&self) -> Result<PubSub, StoreError> {
+        let fut = async {
+            let addr = self.dns.resolve().await?;
+            let stream = self.open_stream(addr).await?;
+            PubSub::new(&self.info, stream)
+                .await
+                .map_err(|e| format!("pubsub handshake with {addr}: {e}"))
+        };
+        tokio::time::timeout(self.connect_timeout, fut)
+            .await
+            .map_err(|_| StoreError::Unavailable("pubsub connect timed out".into()))?
+            .map_err(StoreError::Unavailable)
+    }
+
+    /// Background watcher: PING and re-resolve every `health_interval_ms`; follow DNS changes.
+    pub async fn watch(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(self.health_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let (Ok(resolved), Some(cur)) = (self.dns.resolve().await, self.current_addr()) {
+                if resolved != cur {
+                    tracing::warn!(old = %cur, new = %resolved, "redis DNS answer changed; reconnecting");
+                    self.invalidate(None, "dns answer changed");
+                    *self.last_attempt.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                }
+            }
+            if self.live.load().is_none() {
+                *self.last_attempt.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            }
+            if let Err(e) = self.ping().await {
+                tracing::debug!(error = %e, "redis health check failed");
+                self.set_up(false);
+            }
+        }
+    }
+}
+
+fn tls_connector(ca_file: Option<&std::path::Path>) -> Result<tokio_rustls::TlsConnector, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    match ca_file {
+        Some(p) => {
+            for cert in CertificateDer::pem_file_iter(p).map_err(|e| format!("{}: {e}", p.display()))? {
+                let cert = cert.map_err(|e| format!("{}: {e}", p.display()))?;
+                roots.add(cert).map_err(|e| format!("{}: {e}", p.display()))?;
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let cfg = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(cfg)))
+}
