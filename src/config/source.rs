@@ -14,7 +14,7 @@ pub struct Source {
     pub name: String,
     /// The file's text.
     pub text: String,
-    doc: Option<Document<String>>,
+    doc: Option<Box<Document<String>>>,
 }
 
 /// Where a field sits in the file.
@@ -40,6 +40,9 @@ enum Node<'a> {
     Scalar,
 }
 
+/// A child node with the spans of its key and of its value.
+type Step<'a> = (Node<'a>, Option<Range<usize>>, Option<Range<usize>>);
+
 impl<'a> Node<'a> {
     fn of_item(item: &'a Item) -> Self {
         match item {
@@ -59,10 +62,7 @@ impl<'a> Node<'a> {
     }
 
     /// Steps into a child: returns the child node, the key's span and the value's span.
-    fn child(
-        self,
-        seg: &Segment,
-    ) -> Option<(Node<'a>, Option<Range<usize>>, Option<Range<usize>>)> {
+    fn child(self, seg: &Segment) -> Option<Step<'a>> {
         match (self, seg) {
             (Node::Table(t), Segment::Key(k)) => {
                 let item = t.get(k)?;
@@ -91,7 +91,7 @@ impl Source {
     /// Wraps a file's text; the syntax tree is parsed here and may be absent when the TOML is malformed.
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
         let text = text.into();
-        let doc = Document::parse(text.clone()).ok();
+        let doc = Document::parse(text.clone()).ok().map(Box::new);
         Self {
             name: name.into(),
             text,
