@@ -1,0 +1,1 @@
+//! AWS adapters for tyk-dr, one module per service.

@@ -1,0 +1,2 @@
+//! tyk-dr-dns: answers DNS queries from Route 53 hosted zones.
+fn main() {}
