@@ -110,7 +110,7 @@ impl AppState {
 
     /// Fence or unfence (persisted to `fence_file` when configured).
     pub fn set_fenced(&self, on: bool) {
-        self.fenced.store(on, Ordering::Relaxed);
+        let was = self.fenced.swap(on, Ordering::Relaxed);
         self.metrics.fenced.set(i64::from(on));
         if let Some(f) = &self.settings.raw.fence_file {
             let r = if on { std::fs::write(f, b"fenced\n") } else { std::fs::remove_file(f).or(Ok(())) };
@@ -118,7 +118,9 @@ impl AppState {
                 tracing::error!(file = %f.display(), error = %e, "cannot persist fence state");
             }
         }
-        tracing::warn!(fenced = on, "fence state changed");
+        if was != on {
+            tracing::warn!(fenced = on, "fence state changed");
+        }
     }
 
     /// Key storage name (hashed unless `hash_keys = false`).
