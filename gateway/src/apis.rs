@@ -39,19 +39,28 @@ pub struct RouteTable {
 }
 
 fn build(def: ApiDefinition, source: PathBuf) -> Result<ApiRoute, DefinitionError> {
-    let bad = |field: &str, message: String| DefinitionError { field: field.into(), message };
-    let uri: http::Uri = def
-        .proxy
-        .target_url
-        .parse()
-        .map_err(|e| bad("proxy.target_url", format!("`{}`: {e}", def.proxy.target_url)))?;
+    let bad = |field: &str, message: String| DefinitionError {
+        field: field.into(),
+        message,
+    };
+    let uri: http::Uri = def.proxy.target_url.parse().map_err(|e| {
+        bad(
+            "proxy.target_url",
+            format!("`{}`: {e}", def.proxy.target_url),
+        )
+    })?;
     let scheme = uri.scheme().cloned().unwrap_or(Scheme::HTTP);
     let authority = uri
         .authority()
         .cloned()
         .ok_or_else(|| bad("proxy.target_url", "has no host".into()))?;
-    let auth_header = HeaderName::try_from(def.auth_header().to_ascii_lowercase())
-        .map_err(|e| bad("auth.auth_header_name", format!("`{}`: {e}", def.auth_header())))?;
+    let auth_header =
+        HeaderName::try_from(def.auth_header().to_ascii_lowercase()).map_err(|e| {
+            bad(
+                "auth.auth_header_name",
+                format!("`{}`: {e}", def.auth_header()),
+            )
+        })?;
     Ok(ApiRoute {
         scheme,
         authority,
@@ -71,7 +80,10 @@ impl RouteTable {
         let mut t = RouteTable::default();
         for (path, def) in defs {
             if !def.is_active() {
-                skipped.push(format!("{}: field `active`: API is inactive; skipped", path.display()));
+                skipped.push(format!(
+                    "{}: field `active`: API is inactive; skipped",
+                    path.display()
+                ));
                 continue;
             }
             if t.by_id.contains_key(&def.api_id) {
@@ -91,8 +103,13 @@ impl RouteTable {
                 Err(e) => skipped.push(format!("{}: {e}; skipped", path.display())),
             }
         }
-        t.routes
-            .sort_by(|a, b| b.def.proxy.listen_path.len().cmp(&a.def.proxy.listen_path.len()));
+        t.routes.sort_by(|a, b| {
+            b.def
+                .proxy
+                .listen_path
+                .len()
+                .cmp(&a.def.proxy.listen_path.len())
+        });
         (t, skipped)
     }
 
@@ -129,7 +146,8 @@ impl RouteTable {
     pub fn find(&self, path: &str) -> Option<&Arc<ApiRoute>> {
         self.routes.iter().find(|r| {
             let lp = r.def.proxy.listen_path.as_str();
-            path.starts_with(lp) || (lp.len() > 1 && lp.ends_with('/') && path == &lp[..lp.len() - 1])
+            path.starts_with(lp)
+                || (lp.len() > 1 && lp.ends_with('/') && path == &lp[..lp.len() - 1])
         })
     }
 
@@ -179,7 +197,10 @@ mod tests {
     use super::*;
 
     fn def(id: &str, lp: &str, target: &str, strip: bool) -> (PathBuf, ApiDefinition) {
-        let mut d = ApiDefinition { api_id: id.into(), ..Default::default() };
+        let mut d = ApiDefinition {
+            api_id: id.into(),
+            ..Default::default()
+        };
         d.proxy.listen_path = lp.into();
         d.proxy.target_url = target.into();
         d.proxy.strip_listen_path = strip;

@@ -4,7 +4,7 @@
 //! Redis) and *usable while Redis is down* for `stale_max_age_secs` after it was last confirmed by Redis.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -53,9 +53,7 @@ impl SessionCache {
     }
 
     fn shard(&self, key: &str) -> &RwLock<HashMap<String, Cached>> {
-        let mut h = self.hasher.build_hasher();
-        key.hash(&mut h);
-        &self.shards[(h.finish() as usize) % SHARDS]
+        &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS]
     }
 
     /// Look a key hash up.
@@ -80,12 +78,21 @@ impl SessionCache {
                 }
             }
         }
-        shard.insert(hash.to_string(), Cached { session, fetched: Instant::now() });
+        shard.insert(
+            hash.to_string(),
+            Cached {
+                session,
+                fetched: Instant::now(),
+            },
+        );
     }
 
     /// Forget a key (deleted, updated, or named by a `KeySpaceUpdateNotification`).
     pub fn remove(&self, hash: &str) {
-        self.shard(hash).write().unwrap_or_else(|e| e.into_inner()).remove(hash);
+        self.shard(hash)
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(hash);
     }
 
     /// Number of cached sessions.

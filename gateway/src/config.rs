@@ -143,7 +143,9 @@ impl Default for CacheConfig {
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        Self { sync_interval_ms: d_sync() }
+        Self {
+            sync_interval_ms: d_sync(),
+        }
     }
 }
 
@@ -279,7 +281,10 @@ fn validate(path: &Path, raw: Config) -> Result<Settings, ConfigError> {
         bad("region", "must not be empty".into());
     }
     if !raw.app_path.is_dir() {
-        bad("app_path", format!("`{}` is not a directory", raw.app_path.display()));
+        bad(
+            "app_path",
+            format!("`{}` is not a directory", raw.app_path.display()),
+        );
     }
     if let Some(p) = &raw.policies_path {
         if !p.exists() {
@@ -290,7 +295,10 @@ fn validate(path: &Path, raw: Config) -> Result<Settings, ConfigError> {
     if hash_algo.is_none() {
         bad(
             "hash_key_function",
-            format!("`{}` is not one of murmur32, murmur64, murmur128, sha256", raw.hash_key_function),
+            format!(
+                "`{}` is not one of murmur32, murmur64, murmur128, sha256",
+                raw.hash_key_function
+            ),
         );
     }
     for (field, value) in [
@@ -299,7 +307,10 @@ fn validate(path: &Path, raw: Config) -> Result<Settings, ConfigError> {
         ("metrics_path", &raw.metrics_path),
     ] {
         if !value.starts_with('/') || value.starts_with("/tyk/") {
-            bad(field, format!("`{value}` must start with `/` and not be under `/tyk/`"));
+            bad(
+                field,
+                format!("`{value}` must start with `/` and not be under `/tyk/`"),
+            );
         }
     }
     if raw.max_header_bytes < 8 * 1024 {
@@ -319,7 +330,10 @@ fn validate(path: &Path, raw: Config) -> Result<Settings, ConfigError> {
         Some(ns) => match ns.parse::<SocketAddr>() {
             Ok(a) => Some(a),
             Err(_) => {
-                bad("redis.nameserver", format!("`{ns}` is not ip:port (e.g. 127.0.0.1:5353)"));
+                bad(
+                    "redis.nameserver",
+                    format!("`{ns}` is not ip:port (e.g. 127.0.0.1:5353)"),
+                );
                 None
             }
         },
@@ -329,7 +343,10 @@ fn validate(path: &Path, raw: Config) -> Result<Settings, ConfigError> {
         if !r.tls {
             bad("redis.tls_ca_file", "set but `redis.tls` is false".into());
         } else if !ca.is_file() {
-            bad("redis.tls_ca_file", format!("`{}` is not a file", ca.display()));
+            bad(
+                "redis.tls_ca_file",
+                format!("`{}` is not a file", ca.display()),
+            );
         }
     }
     for (field, v) in [
@@ -386,7 +403,13 @@ mod tests {
             .replace("[redis]\n", "[redis]\nnameserver = \"x\"\n");
         let e = parse(Path::new("gw.toml"), &text).unwrap_err();
         let msg = e.to_string();
-        for f in ["gw.toml", "`listen`", "`hash_key_function`", "`ready_path`", "`redis.nameserver`"] {
+        for f in [
+            "gw.toml",
+            "`listen`",
+            "`hash_key_function`",
+            "`ready_path`",
+            "`redis.nameserver`",
+        ] {
             assert!(msg.contains(f), "{f} missing in {msg}");
         }
     }

@@ -15,15 +15,19 @@ pub type Body = BoxBody<Bytes, hyper::Error>;
 
 /// A fixed body.
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 /// A JSON response with the given status.
 pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
     let mut r = Response::new(full(serde_json::to_vec(value).unwrap_or_default()));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 
@@ -76,7 +80,9 @@ impl GwError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::AuthMissing | Self::KeyExpired => StatusCode::UNAUTHORIZED,
-            Self::AccessDenied | Self::KeyInactive | Self::QuotaExceeded(_) => StatusCode::FORBIDDEN,
+            Self::AccessDenied | Self::KeyInactive | Self::QuotaExceeded(_) => {
+                StatusCode::FORBIDDEN
+            }
             Self::RateLimited(_) | Self::ApiRateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::StoreUnavailable | Self::Fenced => StatusCode::SERVICE_UNAVAILABLE,
             Self::NoRoute => StatusCode::NOT_FOUND,
@@ -91,13 +97,18 @@ impl GwError {
         if let Self::Upstream(cause) = &self {
             tracing::warn!(%cause, "upstream error");
         }
-        let mut r = json(self.status(), &serde_json::json!({ "error": self.to_string() }));
+        let mut r = json(
+            self.status(),
+            &serde_json::json!({ "error": self.to_string() }),
+        );
         match &self {
             Self::RateLimited(d) | Self::ApiRateLimited(d) | Self::QuotaExceeded(d) => {
                 rate_headers(r.headers_mut(), d);
                 if !matches!(self, Self::QuotaExceeded(_)) {
-                    r.headers_mut()
-                        .insert(http::header::RETRY_AFTER, HeaderValue::from(d.reset_secs.max(1)));
+                    r.headers_mut().insert(
+                        http::header::RETRY_AFTER,
+                        HeaderValue::from(d.reset_secs.max(1)),
+                    );
                 }
             }
             Self::StoreUnavailable | Self::Fenced => {

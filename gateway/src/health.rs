@@ -79,7 +79,11 @@ pub fn not_ready_reasons(state: &AppState) -> Vec<&'static str> {
 /// Readiness: 200 when Redis is up, APIs are loaded and the gateway is not fenced; 503 otherwise.
 pub fn ready(state: &AppState) -> Response<Body> {
     let reasons = not_ready_reasons(state);
-    let status = if reasons.is_empty() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if reasons.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     json(
         status,
         &json!({

@@ -57,20 +57,44 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("tyk_gw");
         let requests = Family::<RequestLabels, Counter>::default();
-        registry.register("requests", "Requests by API id and HTTP status", requests.clone());
+        registry.register(
+            "requests",
+            "Requests by API id and HTTP status",
+            requests.clone(),
+        );
         let latency = Histogram::new(exponential_buckets(0.000_1, 2.0, 16));
-        registry.register("request_duration_seconds", "Proxied request latency", latency.clone());
+        registry.register(
+            "request_duration_seconds",
+            "Proxied request latency",
+            latency.clone(),
+        );
         let store = StoreMetrics::default();
-        registry.register("redis_up", "1 when Redis answered the last command", store.up.clone());
-        registry.register("redis_reconnects", "Redis (re)connections made", store.reconnects.clone());
+        registry.register(
+            "redis_up",
+            "1 when Redis answered the last command",
+            store.up.clone(),
+        );
+        registry.register(
+            "redis_reconnects",
+            "Redis (re)connections made",
+            store.reconnects.clone(),
+        );
         let sessions_cached = Gauge::default();
-        registry.register("sessions_cached", "Sessions in the local cache", sessions_cached.clone());
+        registry.register(
+            "sessions_cached",
+            "Sessions in the local cache",
+            sessions_cached.clone(),
+        );
         let apis_loaded = Gauge::default();
         registry.register("apis_loaded", "API definitions loaded", apis_loaded.clone());
         let fenced = Gauge::default();
         registry.register("fenced", "1 when the gateway is fenced", fenced.clone());
         let notifications = Family::<NotificationLabels, Counter>::default();
-        registry.register("notifications", "Cluster notifications received", notifications.clone());
+        registry.register(
+            "notifications",
+            "Cluster notifications received",
+            notifications.clone(),
+        );
         Self {
             registry,
             requests,
@@ -86,7 +110,10 @@ impl Metrics {
     /// Count one request.
     pub fn request(&self, api: &str, code: u16) {
         self.requests
-            .get_or_create(&RequestLabels { api: api.to_string(), code: u32::from(code) })
+            .get_or_create(&RequestLabels {
+                api: api.to_string(),
+                code: u32::from(code),
+            })
             .inc();
     }
 

@@ -25,7 +25,10 @@ fn count(state: &AppState, command: &str, outcome: &str) {
     state
         .metrics
         .notifications
-        .get_or_create(&NotificationLabels { command: command.into(), outcome: outcome.into() })
+        .get_or_create(&NotificationLabels {
+            command: command.into(),
+            outcome: outcome.into(),
+        })
         .inc();
 }
 
@@ -65,7 +68,11 @@ pub fn handle_message(state: &AppState, raw: &[u8]) -> Handled {
 /// Publish a signed notification.
 pub async fn publish(state: &AppState, command: &Command, payload: &str) -> Result<(), StoreError> {
     let n = Notification::signed(command, payload, &state.settings.raw.node_secret);
-    state.store.publish(NOTIFICATION_CHANNEL, &n.to_json()).await.map(|_| ())
+    state
+        .store
+        .publish(NOTIFICATION_CHANNEL, &n.to_json())
+        .await
+        .map(|_| ())
 }
 
 /// Keep a subscription alive forever; re-subscribe after errors, reconnects and DNS changes.

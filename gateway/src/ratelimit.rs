@@ -9,7 +9,7 @@
 //! enforced and the increments are flushed when it returns.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -44,7 +44,11 @@ struct Entry {
 
 impl Default for Entry {
     fn default() -> Self {
-        Self { rate: None, quota: None, last_used: Instant::now() }
+        Self {
+            rate: None,
+            quota: None,
+            last_used: Instant::now(),
+        }
     }
 }
 
@@ -90,9 +94,7 @@ impl Limiter {
     }
 
     fn shard(&self, key: &str) -> &Mutex<HashMap<String, Entry>> {
-        let mut h = self.hasher.build_hasher();
-        key.hash(&mut h);
-        &self.shards[(h.finish() as usize) % SHARDS]
+        &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS]
     }
 
     fn with_entry<R>(&self, key: &str, f: impl FnOnce(&mut Entry) -> R) -> R {
@@ -115,12 +117,24 @@ impl Limiter {
         let window = now / per_ms;
         let into = now % per_ms;
         self.with_entry(key, |e| {
-            let w = e.rate.get_or_insert_with(|| RateWin { per_ms, window, ..Default::default() });
+            let w = e.rate.get_or_insert_with(|| RateWin {
+                per_ms,
+                window,
+                ..Default::default()
+            });
             if w.per_ms != per_ms {
-                *w = RateWin { per_ms, window, ..Default::default() };
+                *w = RateWin {
+                    per_ms,
+                    window,
+                    ..Default::default()
+                };
             }
             if w.window != window {
-                w.prev_total = if window == w.window + 1 { w.local + w.others } else { 0 };
+                w.prev_total = if window == w.window + 1 {
+                    w.local + w.others
+                } else {
+                    0
+                };
                 w.window = window;
                 w.local = 0;
                 w.others = 0;
@@ -206,7 +220,11 @@ impl Limiter {
                             by: w.pending as i64,
                             ttl_ms: (w.per_ms * 2) as i64,
                         });
-                        slots.push(Slot::Rate { key: k.clone(), window: w.window, sent: w.pending });
+                        slots.push(Slot::Rate {
+                            key: k.clone(),
+                            window: w.window,
+                            sent: w.pending,
+                        });
                         w.pending = 0;
                     }
                 }
@@ -217,7 +235,10 @@ impl Limiter {
                             by: q.pending,
                             ttl_ms: q.renewal_ms,
                         });
-                        slots.push(Slot::QuotaIncr { key: k.clone(), sent: q.pending });
+                        slots.push(Slot::QuotaIncr {
+                            key: k.clone(),
+                            sent: q.pending,
+                        });
                         q.pending = 0;
                     } else if idle < recent {
                         ops.push(CounterOp::Get { key: k.clone() });
@@ -246,13 +267,12 @@ impl Limiter {
                         w.pending += sent;
                     }
                 }),
-                (Slot::QuotaIncr { key, .. } | Slot::QuotaGet { key }, Ok(values)) => {
-                    self.with_entry(&key, |e| {
+                (Slot::QuotaIncr { key, .. } | Slot::QuotaGet { key }, Ok(values)) => self
+                    .with_entry(&key, |e| {
                         if let Some(q) = e.quota.as_mut() {
                             q.used_global = values[i];
                         }
-                    })
-                }
+                    }),
                 (Slot::QuotaIncr { key, sent }, Err(_)) => self.with_entry(&key, |e| {
                     if let Some(q) = e.quota.as_mut() {
                         q.pending += sent;
@@ -275,7 +295,9 @@ mod tests {
     fn rate_allows_exactly_rate_per_window() {
         let l = Limiter::new();
         let t = 1_000_000_000; // start of a 1 s window
-        let allowed = (0..10).filter(|_| l.check_rate_at("k", 3.0, 1.0, t).allowed).count();
+        let allowed = (0..10)
+            .filter(|_| l.check_rate_at("k", 3.0, 1.0, t).allowed)
+            .count();
         assert_eq!(allowed, 3);
         let d = l.check_rate_at("k", 3.0, 1.0, t);
         assert!(!d.allowed);

@@ -29,7 +29,11 @@ pub async fn serve(state: Arc<AppState>, listener: TcpListener) {
         tokio::spawn(async move {
             let svc = service_fn(move |req| {
                 let state = state.clone();
-                async move { Ok::<_, std::convert::Infallible>(crate::proxy::handle(state, req, remote).await) }
+                async move {
+                    Ok::<_, std::convert::Infallible>(
+                        crate::proxy::handle(state, req, remote).await,
+                    )
+                }
             });
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -49,8 +53,9 @@ pub fn spawn_background(state: &Arc<AppState>) {
     tokio::spawn(state.store.clone().watch());
     let s = state.clone();
     tokio::spawn(async move {
-        let mut tick =
-            tokio::time::interval(Duration::from_millis(s.settings.raw.limits.sync_interval_ms));
+        let mut tick = tokio::time::interval(Duration::from_millis(
+            s.settings.raw.limits.sync_interval_ms,
+        ));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;

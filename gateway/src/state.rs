@@ -70,8 +70,12 @@ impl AppState {
             Duration::from_secs(c.stale_max_age_secs),
             c.max_entries,
         );
-        let region = HeaderValue::from_str(&settings.raw.region)
-            .map_err(|_| format!("region `{}` is not a valid header value", settings.raw.region))?;
+        let region = HeaderValue::from_str(&settings.raw.region).map_err(|_| {
+            format!(
+                "region `{}` is not a valid header value",
+                settings.raw.region
+            )
+        })?;
         let fenced = settings.raw.fence_file.as_ref().is_some_and(|f| f.exists());
         let state = Arc::new(Self {
             routes: ArcSwap::from_pointee(RouteTable::default()),
@@ -113,7 +117,11 @@ impl AppState {
         let was = self.fenced.swap(on, Ordering::Relaxed);
         self.metrics.fenced.set(i64::from(on));
         if let Some(f) = &self.settings.raw.fence_file {
-            let r = if on { std::fs::write(f, b"fenced\n") } else { std::fs::remove_file(f).or(Ok(())) };
+            let r = if on {
+                std::fs::write(f, b"fenced\n")
+            } else {
+                std::fs::remove_file(f).or(Ok(()))
+            };
             if let Err(e) = r {
                 tracing::error!(file = %f.display(), error = %e, "cannot persist fence state");
             }

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use common::*;
-use tyk_model::{generate_token, hash_token, HashAlgo, Notification, Command as Cmd};
+use tyk_model::{generate_token, hash_token, Command as Cmd, HashAlgo, Notification};
 
 const T: Duration = Duration::from_secs(15);
 
@@ -41,7 +41,10 @@ async fn fixtures_load_keyless_proxy_and_health() {
     assert_eq!(echo["headers"]["x-forwarded-for"], "127.0.0.1");
     assert_eq!(echo["headers"]["x-forwarded-host"], "example.test");
     assert_eq!(echo["headers"]["x-forwarded-proto"], "http");
-    assert!(echo["headers"]["via"].as_str().unwrap().contains("tyk-dr-gateway"));
+    assert!(echo["headers"]["via"]
+        .as_str()
+        .unwrap()
+        .contains("tyk-dr-gateway"));
     assert_eq!(echo["headers"]["host"], up.to_string());
 
     // Keyed fixture without a token: 401 Tyk-style.
@@ -66,12 +69,20 @@ async fn fixtures_load_keyless_proxy_and_health() {
 
     // The management API lists exactly the two valid fixtures.
     let apis = get(&gw.url("/tyk/apis"), &admin()).await.json();
-    let mut ids: Vec<&str> = apis.as_array().unwrap().iter().map(|a| a["api_id"].as_str().unwrap()).collect();
+    let mut ids: Vec<&str> = apis
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["api_id"].as_str().unwrap())
+        .collect();
     ids.sort();
     assert_eq!(ids, vec!["1", "3"]);
 
     let m = get(&gw.url("/metrics"), &[]).await.body;
-    assert!(m.contains("tyk_gw_requests_total{api=\"3\",code=\"200\"} 1"), "{m}");
+    assert!(
+        m.contains("tyk_gw_requests_total{api=\"3\",code=\"200\"} 1"),
+        "{m}"
+    );
     assert!(m.contains("tyk_gw_redis_up 1"), "{m}");
 }
 
@@ -79,27 +90,57 @@ async fn fixtures_load_keyless_proxy_and_health() {
 async fn key_auth_rate_limit_and_quota() {
     let redis = Redis::start("127.0.0.1", free_port());
     let up = start_upstream().await;
-    let gw = start_gateway(&redis_at(redis.addr), &standard_extra(), |apps| write_fixture_apps(apps, up)).await;
+    let gw = start_gateway(&redis_at(redis.addr), &standard_extra(), |apps| {
+        write_fixture_apps(apps, up)
+    })
+    .await;
 
     // Plain token (murmur32) and generated tokens for every algorithm.
     let plain = "default0123456789";
-    redis.set(&format!("apikey-{}", HashAlgo::Murmur32.hex_digest(plain.as_bytes())), &session(""));
+    redis.set(
+        &format!("apikey-{}", HashAlgo::Murmur32.hex_digest(plain.as_bytes())),
+        &session(""),
+    );
     for algo in [HashAlgo::Murmur64, HashAlgo::Murmur128, HashAlgo::Sha256] {
         let t = generate_token("default", &format!("id-{}", algo.name()), Some(algo));
         redis.set(&format!("apikey-{}", hash_token(&t)), &session(""));
         let r = get(&gw.url("/otto/a"), &[("authorization", &t)]).await;
         assert_eq!(r.status, 200, "{}: {}", algo.name(), r.body);
     }
-    assert_eq!(get(&gw.url("/otto/a"), &[("authorization", plain)]).await.status, 200);
-    assert_eq!(get(&gw.url("/otto/a"), &[("authorization", &format!("Bearer {plain}"))]).await.status, 200);
+    assert_eq!(
+        get(&gw.url("/otto/a"), &[("authorization", plain)])
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        get(
+            &gw.url("/otto/a"),
+            &[("authorization", &format!("Bearer {plain}"))]
+        )
+        .await
+        .status,
+        200
+    );
     // Both session fixtures load.
-    for (tok, file) in [("fixfull", "session_full.json"), ("fixmin", "session_minimal.json")] {
+    for (tok, file) in [
+        ("fixfull", "session_full.json"),
+        ("fixmin", "session_minimal.json"),
+    ] {
         let raw = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/tyk-model/tests/fixtures").join(file),
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../crates/tyk-model/tests/fixtures")
+                .join(file),
         )
         .unwrap();
         redis.set(&format!("apikey-{}", hash_token(tok)), &raw);
-        assert_eq!(get(&gw.url("/otto/a"), &[("authorization", tok)]).await.status, 200, "{file}");
+        assert_eq!(
+            get(&gw.url("/otto/a"), &[("authorization", tok)])
+                .await
+                .status,
+            200,
+            "{file}"
+        );
     }
 
     // Unknown, inactive, expired, no access right, bad session JSON.
@@ -107,7 +148,11 @@ async fn key_auth_rate_limit_and_quota() {
         ("unknown", None, 403),
         ("inactive", Some(session(r#","is_inactive":true"#)), 403),
         ("expired", Some(session(r#","expires":1000"#)), 401),
-        ("norights", Some(r#"{"access_rights":{"9":{"api_id":"9"}}}"#.to_string()), 403),
+        (
+            "norights",
+            Some(r#"{"access_rights":{"9":{"api_id":"9"}}}"#.to_string()),
+            403,
+        ),
         ("garbage", Some("{not json".to_string()), 403),
     ];
     for (tok, s, want) in cases {
@@ -119,12 +164,18 @@ async fn key_auth_rate_limit_and_quota() {
     }
 
     // Rate limit: 3 per 60 s → 3 × 200 then 429 with headers.
-    redis.set(&format!("apikey-{}", hash_token("ratekey")), &session("").replace(r#""rate":1000,"per":1"#, r#""rate":3,"per":60"#));
+    redis.set(
+        &format!("apikey-{}", hash_token("ratekey")),
+        &session("").replace(r#""rate":1000,"per":1"#, r#""rate":3,"per":60"#),
+    );
     for i in 0..3 {
         let r = get(&gw.url("/otto/a"), &[("authorization", "ratekey")]).await;
         assert_eq!(r.status, 200, "request {i}");
         assert_eq!(r.header("x-ratelimit-limit"), Some("3"));
-        assert_eq!(r.header("x-ratelimit-remaining"), Some(&*(2 - i).to_string()));
+        assert_eq!(
+            r.header("x-ratelimit-remaining"),
+            Some(&*(2 - i).to_string())
+        );
     }
     let r = get(&gw.url("/otto/a"), &[("authorization", "ratekey")]).await;
     assert_eq!(r.status, 429);
@@ -135,10 +186,18 @@ async fn key_auth_rate_limit_and_quota() {
     let qhash = hash_token("quotakey");
     redis.set(
         &format!("apikey-{qhash}"),
-        &session("").replace(r#""quota_max":-1"#, r#""quota_max":2,"quota_renewal_rate":3600"#),
+        &session("").replace(
+            r#""quota_max":-1"#,
+            r#""quota_max":2,"quota_renewal_rate":3600"#,
+        ),
     );
     for _ in 0..2 {
-        assert_eq!(get(&gw.url("/otto/a"), &[("authorization", "quotakey")]).await.status, 200);
+        assert_eq!(
+            get(&gw.url("/otto/a"), &[("authorization", "quotakey")])
+                .await
+                .status,
+            200
+        );
     }
     let r = get(&gw.url("/otto/a"), &[("authorization", "quotakey")]).await;
     assert_eq!(r.status, 403);
@@ -148,7 +207,10 @@ async fn key_auth_rate_limit_and_quota() {
     })
     .await;
     let mut c = redis.conn();
-    let ttl: i64 = redis::cmd("TTL").arg(format!("quota-{qhash}")).query(&mut c).unwrap();
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(format!("quota-{qhash}"))
+        .query(&mut c)
+        .unwrap();
     assert!(ttl > 3500 && ttl <= 3600, "ttl {ttl}");
 
     // Quota usage recorded by another gateway (pre-seeded counter) is honoured.
@@ -156,21 +218,40 @@ async fn key_auth_rate_limit_and_quota() {
     redis.set(&format!("quota-{h2}"), "5");
     redis.set(
         &format!("apikey-{h2}"),
-        &session("").replace(r#""quota_max":-1"#, r#""quota_max":5,"quota_renewal_rate":3600"#),
+        &session("").replace(
+            r#""quota_max":-1"#,
+            r#""quota_max":5,"quota_renewal_rate":3600"#,
+        ),
     );
-    assert_eq!(get(&gw.url("/otto/a"), &[("authorization", "usedkey")]).await.status, 403);
+    assert_eq!(
+        get(&gw.url("/otto/a"), &[("authorization", "usedkey")])
+            .await
+            .status,
+        403
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn management_api_and_fencing() {
     let redis = Redis::start("127.0.0.1", free_port());
     let up = start_upstream().await;
-    let gw = start_gateway(&redis_at(redis.addr), &standard_extra(), |apps| write_fixture_apps(apps, up)).await;
+    let gw = start_gateway(&redis_at(redis.addr), &standard_extra(), |apps| {
+        write_fixture_apps(apps, up)
+    })
+    .await;
 
     // Refused without or with a wrong secret.
     assert_eq!(get(&gw.url("/tyk/keys"), &[]).await.status, 403);
-    assert_eq!(get(&gw.url("/tyk/apis"), &[("x-tyk-authorization", "wrong")]).await.status, 403);
-    assert_eq!(call("POST", &gw.url("/tyk/dr/fence"), &[], "").await.status, 403);
+    assert_eq!(
+        get(&gw.url("/tyk/apis"), &[("x-tyk-authorization", "wrong")])
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        call("POST", &gw.url("/tyk/dr/fence"), &[], "").await.status,
+        403
+    );
 
     // Create a key: generated base64-JSON token, stored hashed with its algorithm.
     let r = call("POST", &gw.url("/tyk/keys"), &admin(), &session("")).await;
@@ -181,50 +262,127 @@ async fn management_api_and_fencing() {
     assert_eq!(info.h, "murmur64");
     assert_eq!(info.org, "default");
     assert_eq!(j["key_hash"], hash_token(&token));
-    assert!(redis.get(&format!("apikey-{}", hash_token(&token))).is_some());
-    assert_eq!(get(&gw.url("/otto/x"), &[("authorization", &token)]).await.status, 200);
+    assert!(redis
+        .get(&format!("apikey-{}", hash_token(&token)))
+        .is_some());
+    assert_eq!(
+        get(&gw.url("/otto/x"), &[("authorization", &token)])
+            .await
+            .status,
+        200
+    );
 
     // Read, update (make inactive), delete.
     let enc = token.replace('/', "%2F");
     let r = get(&gw.url(&format!("/tyk/keys/{enc}")), &admin()).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["org_id"], "default");
-    let r = call("PUT", &gw.url(&format!("/tyk/keys/{enc}")), &admin(), &session(r#","is_inactive":true"#)).await;
+    let r = call(
+        "PUT",
+        &gw.url(&format!("/tyk/keys/{enc}")),
+        &admin(),
+        &session(r#","is_inactive":true"#),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(get(&gw.url("/otto/x"), &[("authorization", &token)]).await.status, 403);
-    assert_eq!(call("DELETE", &gw.url(&format!("/tyk/keys/{enc}")), &admin(), "").await.status, 200);
-    assert_eq!(get(&gw.url(&format!("/tyk/keys/{enc}")), &admin()).await.status, 404);
-    assert_eq!(call("PUT", &gw.url("/tyk/keys/nosuch"), &admin(), &session("")).await.status, 404);
+    assert_eq!(
+        get(&gw.url("/otto/x"), &[("authorization", &token)])
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        call("DELETE", &gw.url(&format!("/tyk/keys/{enc}")), &admin(), "")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        get(&gw.url(&format!("/tyk/keys/{enc}")), &admin())
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        call("PUT", &gw.url("/tyk/keys/nosuch"), &admin(), &session(""))
+            .await
+            .status,
+        404
+    );
     // Bad JSON bodies are 400, not a crash.
-    assert_eq!(call("POST", &gw.url("/tyk/keys"), &admin(), "{oops").await.status, 400);
-    assert_eq!(call("POST", &gw.url("/tyk/apis"), &admin(), "[1,2").await.status, 400);
+    assert_eq!(
+        call("POST", &gw.url("/tyk/keys"), &admin(), "{oops")
+            .await
+            .status,
+        400
+    );
+    assert_eq!(
+        call("POST", &gw.url("/tyk/apis"), &admin(), "[1,2")
+            .await
+            .status,
+        400
+    );
 
     // APIs: add a definition file, reload, route; delete, reload, gone.
-    let def = format!(r#"{{"name":"new","api_id":"new1","use_keyless":true,"proxy":{{"listen_path":"/new/","target_url":"http://{up}","strip_listen_path":true}}}}"#);
+    let def = format!(
+        r#"{{"name":"new","api_id":"new1","use_keyless":true,"proxy":{{"listen_path":"/new/","target_url":"http://{up}","strip_listen_path":true}}}}"#
+    );
     let r = call("POST", &gw.url("/tyk/apis"), &admin(), &def).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(gw.app_path().join("new1.json").is_file());
-    assert_eq!(get(&gw.url("/new/x"), &[]).await.status, 404, "not before reload");
+    assert_eq!(
+        get(&gw.url("/new/x"), &[]).await.status,
+        404,
+        "not before reload"
+    );
     assert_eq!(get(&gw.url("/tyk/reload"), &admin()).await.status, 200);
     assert_eq!(get(&gw.url("/new/x"), &[]).await.json()["path"], "/x");
     let bad = r#"{"api_id":"b","proxy":{"listen_path":"/b/","target_url":"gopher://x"}}"#;
     let r = call("POST", &gw.url("/tyk/apis"), &admin(), bad).await;
     assert_eq!(r.status, 400);
     assert!(r.body.contains("proxy.target_url"), "{}", r.body);
-    assert_eq!(call("DELETE", &gw.url("/tyk/apis/new1"), &admin(), "").await.status, 200);
-    assert_eq!(call("DELETE", &gw.url("/tyk/apis/..%2Fx"), &admin(), "").await.status, 400);
-    assert_eq!(call("GET", &gw.url("/tyk/reload/"), &admin(), "").await.status, 200);
+    assert_eq!(
+        call("DELETE", &gw.url("/tyk/apis/new1"), &admin(), "")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        call("DELETE", &gw.url("/tyk/apis/..%2Fx"), &admin(), "")
+            .await
+            .status,
+        400
+    );
+    assert_eq!(
+        call("GET", &gw.url("/tyk/reload/"), &admin(), "")
+            .await
+            .status,
+        200
+    );
     assert_eq!(get(&gw.url("/new/x"), &[]).await.status, 404);
 
     // Fence: readiness 503 and proxied traffic refused; unfence restores both.
-    eventually("ready", T, || async { (get(&gw.url("/ready"), &[]).await.status == 200).then_some(()) }).await;
-    assert_eq!(call("POST", &gw.url("/tyk/dr/fence"), &admin(), "").await.status, 200);
+    eventually("ready", T, || async {
+        (get(&gw.url("/ready"), &[]).await.status == 200).then_some(())
+    })
+    .await;
+    assert_eq!(
+        call("POST", &gw.url("/tyk/dr/fence"), &admin(), "")
+            .await
+            .status,
+        200
+    );
     let r = get(&gw.url("/ready"), &[]).await;
     assert_eq!(r.status, 503);
     assert!(r.body.contains("fenced"));
     assert_eq!(get(&gw.url("/quickstart/x"), &[]).await.status, 503);
     assert_eq!(get(&gw.url("/hello"), &[]).await.status, 200);
-    assert_eq!(call("DELETE", &gw.url("/tyk/dr/fence"), &admin(), "").await.status, 200);
+    assert_eq!(
+        call("DELETE", &gw.url("/tyk/dr/fence"), &admin(), "")
+            .await
+            .status,
+        200
+    );
     assert_eq!(get(&gw.url("/ready"), &[]).await.status, 200);
     assert_eq!(get(&gw.url("/quickstart/x"), &[]).await.status, 200);
 
@@ -238,7 +396,12 @@ async fn management_api_and_fencing() {
 async fn management_refused_without_configured_secret() {
     let redis = Redis::start("127.0.0.1", free_port());
     let gw = start_gateway(&redis_at(redis.addr), "", |_| {}).await;
-    assert_eq!(get(&gw.url("/tyk/apis"), &[("x-tyk-authorization", "")]).await.status, 403);
+    assert_eq!(
+        get(&gw.url("/tyk/apis"), &[("x-tyk-authorization", "")])
+            .await
+            .status,
+        403
+    );
     assert_eq!(get(&gw.url("/tyk/apis"), &admin()).await.status, 403);
     // No definitions loaded → not ready.
     assert_eq!(get(&gw.url("/ready"), &[]).await.status, 503);
@@ -248,10 +411,17 @@ async fn management_refused_without_configured_secret() {
 async fn pubsub_reload_signed_only_and_keyspace_flush() {
     let redis = Redis::start("127.0.0.1", free_port());
     let up = start_upstream().await;
-    let gw = start_gateway(&redis_at(redis.addr), &standard_extra(), |apps| write_fixture_apps(apps, up)).await;
+    let gw = start_gateway(&redis_at(redis.addr), &standard_extra(), |apps| {
+        write_fixture_apps(apps, up)
+    })
+    .await;
     eventually("subscribed", T, || async {
         let mut c = redis.conn();
-        let n: Vec<(String, i64)> = redis::cmd("PUBSUB").arg("NUMSUB").arg("tyk.cluster.notifications").query(&mut c).ok()?;
+        let n: Vec<(String, i64)> = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg("tyk.cluster.notifications")
+            .query(&mut c)
+            .ok()?;
         (n.first()?.1 >= 1).then_some(())
     })
     .await;
@@ -262,20 +432,30 @@ async fn pubsub_reload_signed_only_and_keyspace_flush() {
     .unwrap();
 
     // Unsigned and wrongly signed reloads are ignored.
-    redis.publish("tyk.cluster.notifications", r#"{"command":"GroupReload","payload":"","signature":""}"#);
-    redis.publish("tyk.cluster.notifications", &Notification::signed(&Cmd::GroupReload, "", "wrong").to_json());
+    redis.publish(
+        "tyk.cluster.notifications",
+        r#"{"command":"GroupReload","payload":"","signature":""}"#,
+    );
+    redis.publish(
+        "tyk.cluster.notifications",
+        &Notification::signed(&Cmd::GroupReload, "", "wrong").to_json(),
+    );
     redis.publish("tyk.cluster.notifications", "not json at all");
     eventually("bad notifications counted", T, || async {
         let m = get(&gw.url("/metrics"), &[]).await.body;
-        (m.contains(r#"tyk_gw_notifications_total{command="GroupReload",outcome="bad_signature"} 2"#)
-            && m.contains(r#"outcome="malformed"} 1"#))
+        (m.contains(
+            r#"tyk_gw_notifications_total{command="GroupReload",outcome="bad_signature"} 2"#,
+        ) && m.contains(r#"outcome="malformed"} 1"#))
         .then_some(())
     })
     .await;
     assert_eq!(get(&gw.url("/late/x"), &[]).await.status, 404);
 
     // A signed ApiAdded reloads.
-    redis.publish("tyk.cluster.notifications", &Notification::signed(&Cmd::ApiAdded, "late", NODE_SECRET).to_json());
+    redis.publish(
+        "tyk.cluster.notifications",
+        &Notification::signed(&Cmd::ApiAdded, "late", NODE_SECRET).to_json(),
+    );
     eventually("reload on signed notification", T, || async {
         (get(&gw.url("/late/x"), &[]).await.status == 200).then_some(())
     })
@@ -285,8 +465,16 @@ async fn pubsub_reload_signed_only_and_keyspace_flush() {
     // a flushed key can no longer be served from cache.
     let h = hash_token("cachedkey");
     redis.set(&format!("apikey-{h}"), &session(""));
-    assert_eq!(get(&gw.url("/otto/a"), &[("authorization", "cachedkey")]).await.status, 200);
-    redis.publish("tyk.cluster.notifications", &Notification::signed(&Cmd::KeySpaceUpdate, &h, NODE_SECRET).to_json());
+    assert_eq!(
+        get(&gw.url("/otto/a"), &[("authorization", "cachedkey")])
+            .await
+            .status,
+        200
+    );
+    redis.publish(
+        "tyk.cluster.notifications",
+        &Notification::signed(&Cmd::KeySpaceUpdate, &h, NODE_SECRET).to_json(),
+    );
     eventually("keyspace notification handled", T, || async {
         let m = get(&gw.url("/metrics"), &[]).await.body;
         m.contains(r#"tyk_gw_notifications_total{command="KeySpaceUpdateNotification",outcome="accepted"} 1"#).then_some(())
@@ -302,9 +490,17 @@ async fn redis_down_serves_cached_keys_503_for_unseen_then_recovers() {
     let port = free_port();
     let mut redis = Redis::start("127.0.0.1", port);
     let up = start_upstream().await;
-    let gw = start_gateway(&redis_at(redis.addr), &standard_extra(), |apps| write_fixture_apps(apps, up)).await;
+    let gw = start_gateway(&redis_at(redis.addr), &standard_extra(), |apps| {
+        write_fixture_apps(apps, up)
+    })
+    .await;
     redis.set(&format!("apikey-{}", hash_token("seen")), &session(""));
-    assert_eq!(get(&gw.url("/otto/a"), &[("authorization", "seen")]).await.status, 200);
+    assert_eq!(
+        get(&gw.url("/otto/a"), &[("authorization", "seen")])
+            .await
+            .status,
+        200
+    );
 
     redis.kill();
     // Session TTL is 200 ms, so after this the cache entry is stale and Redis must be asked (and fails).
@@ -328,10 +524,17 @@ async fn redis_down_serves_cached_keys_503_for_unseen_then_recovers() {
     let redis2 = Redis::start("127.0.0.1", port);
     redis2.set(&format!("apikey-{}", hash_token("unseen")), &session(""));
     eventually("recovered", T, || async {
-        (get(&gw.url("/otto/a"), &[("authorization", "unseen")]).await.status == 200).then_some(())
+        (get(&gw.url("/otto/a"), &[("authorization", "unseen")])
+            .await
+            .status
+            == 200)
+            .then_some(())
     })
     .await;
-    eventually("ready again", T, || async { (get(&gw.url("/ready"), &[]).await.status == 200).then_some(()) }).await;
+    eventually("ready again", T, || async {
+        (get(&gw.url("/ready"), &[]).await.status == 200).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -340,11 +543,21 @@ async fn follows_dns_change_to_new_redis_without_restart() {
     let mut a = Redis::start("127.0.0.1", port);
     let dns = start_dns(Ipv4Addr::new(127, 0, 0, 1)).await;
     let up = start_upstream().await;
-    let section = format!("host = \"redis.tyk-dr.test.\"\nport = {port}\nnameserver = \"{}\"", dns.addr);
-    let gw = start_gateway(&section, &standard_extra(), |apps| write_fixture_apps(apps, up)).await;
+    let section = format!(
+        "host = \"redis.tyk-dr.test.\"\nport = {port}\nnameserver = \"{}\"",
+        dns.addr
+    );
+    let gw = start_gateway(&section, &standard_extra(), |apps| {
+        write_fixture_apps(apps, up)
+    })
+    .await;
     a.set(&format!("apikey-{}", hash_token("k1")), &session(""));
     eventually("served via region A redis", T, || async {
-        (get(&gw.url("/otto/a"), &[("authorization", "k1")]).await.status == 200).then_some(())
+        (get(&gw.url("/otto/a"), &[("authorization", "k1")])
+            .await
+            .status
+            == 200)
+            .then_some(())
     })
     .await;
 
@@ -355,7 +568,11 @@ async fn follows_dns_change_to_new_redis_without_restart() {
     *dns.ip.lock().unwrap() = Ipv4Addr::new(127, 0, 0, 2);
     // k2 exists only in B: a 200 proves the gateway reconnected to the new address by itself.
     eventually("served via region B redis", T, || async {
-        (get(&gw.url("/otto/a"), &[("authorization", "k2")]).await.status == 200).then_some(())
+        (get(&gw.url("/otto/a"), &[("authorization", "k2")])
+            .await
+            .status
+            == 200)
+            .then_some(())
     })
     .await;
     let m = get(&gw.url("/metrics"), &[]).await.body;
@@ -367,7 +584,10 @@ async fn follows_dns_change_to_new_redis_without_restart() {
     )
     .unwrap();
     eventually("reload via B pub/sub", T, || async {
-        b.publish("tyk.cluster.notifications", &Notification::signed(&Cmd::GroupReload, "", NODE_SECRET).to_json());
+        b.publish(
+            "tyk.cluster.notifications",
+            &Notification::signed(&Cmd::GroupReload, "", NODE_SECRET).to_json(),
+        );
         (get(&gw.url("/late/x"), &[]).await.status == 200).then_some(())
     })
     .await;
@@ -378,7 +598,10 @@ async fn malformed_requests_and_huge_headers_never_crash() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let redis = Redis::start("127.0.0.1", free_port());
     let up = start_upstream().await;
-    let gw = start_gateway(&redis_at(redis.addr), &standard_extra(), |apps| write_fixture_apps(apps, up)).await;
+    let gw = start_gateway(&redis_at(redis.addr), &standard_extra(), |apps| {
+        write_fixture_apps(apps, up)
+    })
+    .await;
 
     async fn raw(addr: std::net::SocketAddr, bytes: &[u8]) -> String {
         let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -389,13 +612,24 @@ async fn malformed_requests_and_huge_headers_never_crash() {
     }
     let r = raw(gw.addr, b"THIS IS NOT HTTP\r\n\r\n").await;
     assert!(r.starts_with("HTTP/1.1 400"), "{r}");
-    let big = format!("GET /quickstart/ HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(200_000));
+    let big = format!(
+        "GET /quickstart/ HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(200_000)
+    );
     let r = raw(gw.addr, big.as_bytes()).await;
     assert!(r.starts_with("HTTP/1.1 431"), "{r}");
-    let r = raw(gw.addr, b"GET /quickstart/ HTTP/1.1\r\nHost: x\r\nContent-Length: zz\r\n\r\n").await;
+    let r = raw(
+        gw.addr,
+        b"GET /quickstart/ HTTP/1.1\r\nHost: x\r\nContent-Length: zz\r\n\r\n",
+    )
+    .await;
     assert!(r.starts_with("HTTP/1.1 400"), "{r}");
     // Non-UTF-8 auth header: treated as missing, not a panic.
-    let r = raw(gw.addr, b"GET /otto/ HTTP/1.1\r\nHost: x\r\nAuthorization: \xff\xfe\r\nConnection: close\r\n\r\n").await;
+    let r = raw(
+        gw.addr,
+        b"GET /otto/ HTTP/1.1\r\nHost: x\r\nAuthorization: \xff\xfe\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert!(r.starts_with("HTTP/1.1 401"), "{r}");
     // Still alive and serving.
     assert_eq!(get(&gw.url("/quickstart/ok"), &[]).await.status, 200);
@@ -413,14 +647,31 @@ fn bad_config_exits_64_naming_file_and_field() {
         .unwrap();
     assert_eq!(out.status.code(), Some(64));
     let err = String::from_utf8_lossy(&out.stderr);
-    for s in ["gw.toml", "`app_path`", "`redis.host`", "`redis.nameserver`"] {
+    for s in [
+        "gw.toml",
+        "`app_path`",
+        "`redis.host`",
+        "`redis.nameserver`",
+    ] {
         assert!(err.contains(s), "{s} not in {err}");
     }
-    std::fs::write(&p, format!("region = \"r\"\napp_path = \"{}\"\n[redis]\nhost = \"redis.internal\"\n", dir.path().display())).unwrap();
+    std::fs::write(
+        &p,
+        format!(
+            "region = \"r\"\napp_path = \"{}\"\n[redis]\nhost = \"redis.internal\"\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tyk-dr-gateway"))
         .args(["--check-config", "--config"])
         .arg(&p)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -80,7 +80,10 @@ pub struct ApiDefinition {
     #[serde(deserialize_with = "null_default")]
     pub auth: AuthConfig,
     /// Newer per-method auth settings (`authToken` is the one used for token auth).
-    #[serde(deserialize_with = "null_default", skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        deserialize_with = "null_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub auth_configs: BTreeMap<String, AuthConfig>,
     /// Forwarding settings.
     #[serde(deserialize_with = "null_default")]
@@ -132,7 +135,11 @@ impl ApiDefinition {
         let def: Self = serde_json::from_slice(raw).map_err(|e| {
             err(
                 "(document)",
-                format!("invalid JSON at line {} column {}: {e}", e.line(), e.column()),
+                format!(
+                    "invalid JSON at line {} column {}: {e}",
+                    e.line(),
+                    e.column()
+                ),
             )
         })?;
         def.validate()?;
@@ -145,7 +152,10 @@ impl ApiDefinition {
             return Err(err("api_id", "must not be empty"));
         }
         if self.api_id.contains(['/', '\\']) || self.api_id.starts_with('.') {
-            return Err(err("api_id", "must not contain path separators or start with `.`"));
+            return Err(err(
+                "api_id",
+                "must not contain path separators or start with `.`",
+            ));
         }
         if !self.proxy.listen_path.starts_with('/') {
             return Err(err("proxy.listen_path", "must start with `/`"));
@@ -189,7 +199,11 @@ impl ApiDefinition {
         if !a.use_param {
             return None;
         }
-        Some(if a.param_name.is_empty() { self.auth_header() } else { &a.param_name })
+        Some(if a.param_name.is_empty() {
+            self.auth_header()
+        } else {
+            &a.param_name
+        })
     }
 }
 
@@ -199,7 +213,8 @@ mod tests {
 
     #[test]
     fn fixtures_load() {
-        let a = ApiDefinition::from_json(include_bytes!("../tests/fixtures/app_sample.json")).unwrap();
+        let a =
+            ApiDefinition::from_json(include_bytes!("../tests/fixtures/app_sample.json")).unwrap();
         assert_eq!(a.api_id, "1");
         assert!(!a.use_keyless);
         assert_eq!(a.auth_header(), "authorization");
@@ -207,7 +222,8 @@ mod tests {
         assert!(a.proxy.strip_listen_path);
         assert!(a.is_active());
         assert!(a.extra.contains_key("version_data"));
-        let q = ApiDefinition::from_json(include_bytes!("../tests/fixtures/quickstart.json")).unwrap();
+        let q =
+            ApiDefinition::from_json(include_bytes!("../tests/fixtures/quickstart.json")).unwrap();
         assert!(q.use_keyless);
         assert_eq!(q.auth_header(), "Authorization");
     }
@@ -226,10 +242,22 @@ mod tests {
     fn invalid_definitions_name_the_field() {
         let cases: &[(&[u8], &str)] = &[
             (b"{nope", "(document)"),
-            (br#"{"proxy":{"listen_path":"/a/","target_url":"http://h"}}"#, "api_id"),
-            (br#"{"api_id":"a","proxy":{"listen_path":"a/","target_url":"http://h"}}"#, "proxy.listen_path"),
-            (br#"{"api_id":"a","proxy":{"listen_path":"/a/","target_url":"ftp://h"}}"#, "proxy.target_url"),
-            (br#"{"api_id":"../a","proxy":{"listen_path":"/a/","target_url":"http://h"}}"#, "api_id"),
+            (
+                br#"{"proxy":{"listen_path":"/a/","target_url":"http://h"}}"#,
+                "api_id",
+            ),
+            (
+                br#"{"api_id":"a","proxy":{"listen_path":"a/","target_url":"http://h"}}"#,
+                "proxy.listen_path",
+            ),
+            (
+                br#"{"api_id":"a","proxy":{"listen_path":"/a/","target_url":"ftp://h"}}"#,
+                "proxy.target_url",
+            ),
+            (
+                br#"{"api_id":"../a","proxy":{"listen_path":"/a/","target_url":"http://h"}}"#,
+                "api_id",
+            ),
             (br#"{"api_id":"a","proxy":{"listen_path":5}}"#, "(document)"),
         ];
         for (raw, field) in cases {

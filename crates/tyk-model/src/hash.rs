@@ -184,9 +184,27 @@ mod tests {
     // Reference vectors from the Go murmur3 package Tyk uses (seed 0 and 1).
     const VECTORS: &[(u32, u32, u64, u64, &str)] = &[
         (0, 0x0000_0000, 0, 0, ""),
-        (0, 0x248b_fa47, 0xcbd8_a7b3_41bd_9b02, 0x5b1e_906a_48ae_1d19, "hello"),
-        (0, 0x149b_bb7f, 0x342f_ac62_3a5e_bc8e, 0x4cdc_bc07_9642_414d, "hello, world"),
-        (0, 0xe31e_8a70, 0xb89e_5988_b737_affc, 0x664f_c295_0231_b2cb, "19 Jan 2038 at 3:14:07 AM"),
+        (
+            0,
+            0x248b_fa47,
+            0xcbd8_a7b3_41bd_9b02,
+            0x5b1e_906a_48ae_1d19,
+            "hello",
+        ),
+        (
+            0,
+            0x149b_bb7f,
+            0x342f_ac62_3a5e_bc8e,
+            0x4cdc_bc07_9642_414d,
+            "hello, world",
+        ),
+        (
+            0,
+            0xe31e_8a70,
+            0xb89e_5988_b737_affc,
+            0x664f_c295_0231_b2cb,
+            "19 Jan 2038 at 3:14:07 AM",
+        ),
         (
             0,
             0xd5c4_8bfc,
@@ -194,7 +212,13 @@ mod tests {
             0x695d_a1a3_8987_b6e7,
             "The quick brown fox jumps over the lazy dog.",
         ),
-        (1, 0xbb4a_bcad, 0xa78d_dff5_adae_8d10, 0x1289_00ef_2090_0135, "hello"),
+        (
+            1,
+            0xbb4a_bcad,
+            0xa78d_dff5_adae_8d10,
+            0x1289_00ef_2090_0135,
+            "hello",
+        ),
     ];
 
     #[test]

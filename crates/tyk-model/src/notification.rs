@@ -68,7 +68,11 @@ impl Command {
     pub fn triggers_reload(&self) -> bool {
         matches!(
             self,
-            Self::ApiUpdated | Self::ApiAdded | Self::ApiRemoved | Self::PolicyChanged | Self::GroupReload
+            Self::ApiUpdated
+                | Self::ApiAdded
+                | Self::ApiRemoved
+                | Self::PolicyChanged
+                | Self::GroupReload
         )
     }
 }
@@ -164,7 +168,10 @@ mod tests {
         let mut tampered = parsed.clone();
         tampered.payload = "x".into();
         assert!(!tampered.verify("s3cret"));
-        let unsigned = Notification { command: "GroupReload".into(), ..Default::default() };
+        let unsigned = Notification {
+            command: "GroupReload".into(),
+            ..Default::default()
+        };
         assert!(!unsigned.verify("s3cret"));
     }
 

@@ -175,7 +175,10 @@ mod tests {
         assert_eq!(s.quota_max, 10000);
         assert_eq!(s.alias, "portal-key");
         assert_eq!(s.tags, vec!["edge", "edge-eu"]);
-        assert_eq!(s.access_for("1").unwrap().limit.as_ref().unwrap().rate, 1000.0);
+        assert_eq!(
+            s.access_for("1").unwrap().limit.as_ref().unwrap().rate,
+            1000.0
+        );
         assert!(s.extra.contains_key("date_created"));
         let again: Session = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
         assert_eq!(again, s);
@@ -195,7 +198,8 @@ mod tests {
 
     #[test]
     fn nulls_and_bad_json() {
-        let s = Session::from_json(br#"{"tags":null,"meta_data":null,"access_rights":null}"#).unwrap();
+        let s =
+            Session::from_json(br#"{"tags":null,"meta_data":null,"access_rights":null}"#).unwrap();
         assert!(s.tags.is_empty());
         assert!(Session::from_json(b"{not json").is_err());
         assert!(Session::from_json(br#"{"rate":"fast"}"#).is_err());
@@ -203,7 +207,10 @@ mod tests {
 
     #[test]
     fn expiry() {
-        let s = Session { expires: 100, ..Default::default() };
+        let s = Session {
+            expires: 100,
+            ..Default::default()
+        };
         assert!(s.is_expired(100));
         assert!(!s.is_expired(99));
     }

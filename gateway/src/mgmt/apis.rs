@@ -37,25 +37,43 @@ async fn parse(req: Request<Incoming>, id: Option<&str>) -> Result<ApiDefinition
             return Err(error(StatusCode::BAD_REQUEST, "Request APIID does not match that in Definition! For Updtae operations these must match."));
         }
     }
-    def.validate()
-        .map_err(|e| error(StatusCode::BAD_REQUEST, &format!("Invalid API definition: {e}")))?;
+    def.validate().map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            &format!("Invalid API definition: {e}"),
+        )
+    })?;
     Ok(def)
 }
 
 /// Handle `/tyk/apis[/...]`.
-pub async fn handle(state: &AppState, method: Method, rest: &[&str], req: Request<Incoming>) -> Response<Body> {
+pub async fn handle(
+    state: &AppState,
+    method: Method,
+    rest: &[&str],
+    req: Request<Incoming>,
+) -> Response<Body> {
     let id = (!rest.is_empty()).then(|| percent_decode(&rest.join("/")));
-    if id.as_deref().is_some_and(|i| i.contains(['/', '\\']) || i.starts_with('.')) {
+    if id
+        .as_deref()
+        .is_some_and(|i| i.contains(['/', '\\']) || i.starts_with('.'))
+    {
         return error(StatusCode::BAD_REQUEST, "invalid API id");
     }
     match (method, id) {
         (Method::GET, None) => {
             let routes = state.routes.load();
             let defs: Vec<&ApiDefinition> = routes.routes.iter().map(|r| &r.def).collect();
-            json(StatusCode::OK, &serde_json::to_value(defs).unwrap_or_default())
+            json(
+                StatusCode::OK,
+                &serde_json::to_value(defs).unwrap_or_default(),
+            )
         }
         (Method::GET, Some(id)) => match state.routes.load().by_id.get(&id) {
-            Some(r) => json(StatusCode::OK, &serde_json::to_value(&r.def).unwrap_or_default()),
+            Some(r) => json(
+                StatusCode::OK,
+                &serde_json::to_value(&r.def).unwrap_or_default(),
+            ),
             None => error(StatusCode::NOT_FOUND, "API not found"),
         },
         (Method::POST, None) => {
@@ -69,7 +87,10 @@ pub async fn handle(state: &AppState, method: Method, rest: &[&str], req: Reques
             }
             match write_atomic(&path, &def) {
                 Ok(()) => ok_action(&def.api_id, "added"),
-                Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &format!("cannot write {}: {e}", path.display())),
+                Err(e) => error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &format!("cannot write {}: {e}", path.display()),
+                ),
             }
         }
         (Method::PUT, Some(id)) => {
@@ -83,17 +104,28 @@ pub async fn handle(state: &AppState, method: Method, rest: &[&str], req: Reques
             }
             match write_atomic(&path, &def) {
                 Ok(()) => ok_action(&id, "modified"),
-                Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &format!("cannot write {}: {e}", path.display())),
+                Err(e) => error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &format!("cannot write {}: {e}", path.display()),
+                ),
             }
         }
         (Method::DELETE, Some(id)) => {
             let path = file_for(state, &id);
             match std::fs::remove_file(&path) {
                 Ok(()) => ok_action(&id, "deleted"),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => error(StatusCode::NOT_FOUND, "API not found"),
-                Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &format!("cannot delete {}: {e}", path.display())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    error(StatusCode::NOT_FOUND, "API not found")
+                }
+                Err(e) => error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &format!("cannot delete {}: {e}", path.display()),
+                ),
             }
         }
-        _ => json(StatusCode::METHOD_NOT_ALLOWED, &json!({"status":"error","message":"Method not allowed"})),
+        _ => json(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &json!({"status":"error","message":"Method not allowed"}),
+        ),
     }
 }

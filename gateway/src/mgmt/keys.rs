@@ -42,7 +42,10 @@ async fn parse_session(req: Request<Incoming>) -> Result<Session, Response<Body>
 async fn save(state: &AppState, hash: &str, s: &Session) -> Result<(), StoreError> {
     let ttl = (s.expires > 0).then(|| (s.expires - now()).max(1) as u64);
     let raw = serde_json::to_vec(s).unwrap_or_default();
-    state.store.set(&format!("apikey-{hash}"), &raw, ttl).await?;
+    state
+        .store
+        .set(&format!("apikey-{hash}"), &raw, ttl)
+        .await?;
     state.cache.remove(hash);
     Ok(())
 }
@@ -54,16 +57,24 @@ async fn announce(state: &AppState, hash: &str) {
 }
 
 /// Handle `/tyk/keys[/...]`.
-pub async fn handle(state: &AppState, method: Method, rest: &[&str], req: Request<Incoming>) -> Response<Body> {
-    let hashed = req
-        .uri()
-        .query()
-        .is_some_and(|q| q.split('&').any(|kv| kv == "hashed=true" || kv == "hashed=1"));
+pub async fn handle(
+    state: &AppState,
+    method: Method,
+    rest: &[&str],
+    req: Request<Incoming>,
+) -> Response<Body> {
+    let hashed = req.uri().query().is_some_and(|q| {
+        q.split('&')
+            .any(|kv| kv == "hashed=true" || kv == "hashed=1")
+    });
     let key = (!rest.is_empty()).then(|| percent_decode(&rest.join("/")));
     match (method, key) {
         (Method::GET, None) => match state.store.scan("apikey-*", 100_000).await {
             Ok(keys) => {
-                let keys: Vec<&str> = keys.iter().map(|k| k.trim_start_matches("apikey-")).collect();
+                let keys: Vec<&str> = keys
+                    .iter()
+                    .map(|k| k.trim_start_matches("apikey-"))
+                    .collect();
                 json(StatusCode::OK, &json!({ "keys": keys }))
             }
             Err(e) => store_error(e),
@@ -84,7 +95,11 @@ pub async fn handle(state: &AppState, method: Method, rest: &[&str], req: Reques
             }
         }
         (m, Some(key)) => {
-            let hash = if hashed { key.clone() } else { state.key_hash(&key) };
+            let hash = if hashed {
+                key.clone()
+            } else {
+                state.key_hash(&key)
+            };
             let skey = format!("apikey-{hash}");
             match m {
                 Method::GET => match state.store.get(&skey).await {

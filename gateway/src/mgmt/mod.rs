@@ -39,7 +39,10 @@ pub(crate) fn error(status: StatusCode, message: &str) -> Response<Body> {
 
 /// Tyk's management success shape.
 pub(crate) fn ok_action(key: &str, action: &str) -> Response<Body> {
-    json(StatusCode::OK, &json!({ "key": key, "status": "ok", "action": action }))
+    json(
+        StatusCode::OK,
+        &json!({ "key": key, "status": "ok", "action": action }),
+    )
 }
 
 fn authorised(state: &AppState, req: &Request<Incoming>) -> bool {
@@ -59,7 +62,10 @@ fn authorised(state: &AppState, req: &Request<Incoming>) -> bool {
 pub(crate) async fn read_body(req: Request<Incoming>) -> Result<Bytes, Response<Body>> {
     match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => Ok(b.to_bytes()),
-        Err(e) => Err(error(StatusCode::BAD_REQUEST, &format!("cannot read request body: {e}"))),
+        Err(e) => Err(error(
+            StatusCode::BAD_REQUEST,
+            &format!("cannot read request body: {e}"),
+        )),
     }
 }
 
@@ -88,7 +94,10 @@ pub(crate) fn percent_decode(s: &str) -> String {
 /// Dispatch a `/tyk/...` request.
 pub async fn handle(state: &AppState, req: Request<Incoming>) -> Response<Body> {
     if !authorised(state, &req) {
-        tracing::warn!(path = req.uri().path(), "management call with invalid or missing secret");
+        tracing::warn!(
+            path = req.uri().path(),
+            "management call with invalid or missing secret"
+        );
         return error(
             StatusCode::FORBIDDEN,
             "Attempted administrative access with invalid or missing key!",
@@ -103,13 +112,19 @@ pub async fn handle(state: &AppState, req: Request<Incoming>) -> Response<Body> 
         (m, ["apis", ..]) => apis::handle(state, m, &segs[1..], req).await,
         (Method::GET | Method::POST, ["reload"]) => {
             let n = state.reload();
-            json(StatusCode::OK, &json!({ "status": "ok", "message": format!("{n} APIs loaded") }))
+            json(
+                StatusCode::OK,
+                &json!({ "status": "ok", "message": format!("{n} APIs loaded") }),
+            )
         }
         (Method::GET | Method::POST, ["reload", "group"]) => {
             state.reload();
             match notify::publish(state, &Command::GroupReload, "").await {
                 Ok(()) => json(StatusCode::OK, &json!({ "status": "ok", "message": "" })),
-                Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &format!("cannot publish: {e}")),
+                Err(e) => error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &format!("cannot publish: {e}"),
+                ),
             }
         }
         (m, ["dr", "fence"]) => {

@@ -47,7 +47,11 @@ async fn session_for(state: &AppState, hash: &str) -> Result<Arc<Session>, GwErr
         Lookup::Miss => None,
     };
     let quota_key = format!("quota-{hash}");
-    match state.store.get_session(&format!("apikey-{hash}"), &quota_key).await {
+    match state
+        .store
+        .get_session(&format!("apikey-{hash}"), &quota_key)
+        .await
+    {
         Ok(rec) => {
             let raw = rec.session.ok_or_else(|| {
                 state.cache.remove(hash);
@@ -79,7 +83,11 @@ async fn session_for(state: &AppState, hash: &str) -> Result<Arc<Session>, GwErr
 }
 
 /// Authenticate a request to a keyed API.
-pub async fn authenticate(state: &AppState, route: &ApiRoute, parts: &Parts) -> Result<Caller, GwError> {
+pub async fn authenticate(
+    state: &AppState,
+    route: &ApiRoute,
+    parts: &Parts,
+) -> Result<Caller, GwError> {
     let token = token_from(route, parts).ok_or(GwError::AuthMissing)?;
     let hash = state.key_hash(&token);
     let session = session_for(state, &hash).await?;

@@ -21,7 +21,11 @@ pub fn check_api(state: &AppState, route: &ApiRoute) -> Result<(), GwError> {
 
 /// Per-key rate limit and quota; returns the decision to report in `X-RateLimit-*` headers
 /// (the quota when the key has one, as Tyk does, else the rate limit).
-pub fn check_key(state: &AppState, route: &ApiRoute, caller: &Caller) -> Result<Option<Decision>, GwError> {
+pub fn check_key(
+    state: &AppState,
+    route: &ApiRoute,
+    caller: &Caller,
+) -> Result<Option<Decision>, GwError> {
     let l = caller.session.limits_for(&route.def.api_id);
     let mut report = None;
     if !route.def.disable_rate_limit && l.rate > 0.0 && l.per > 0.0 {

@@ -24,7 +24,11 @@ use crate::state::AppState;
 use crate::{health, mgmt};
 
 /// Handle one request end to end.
-pub async fn handle(state: Arc<AppState>, req: Request<Incoming>, client: SocketAddr) -> Response<Body> {
+pub async fn handle(
+    state: Arc<AppState>,
+    req: Request<Incoming>,
+    client: SocketAddr,
+) -> Response<Body> {
     let path = req.uri().path();
     let cfg = &state.settings.raw;
     let mut resp = if path == cfg.health_path {

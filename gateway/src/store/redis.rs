@@ -118,7 +118,11 @@ impl RedisStore {
     /// Build the store (no I/O yet).
     pub fn new(s: &Settings, metrics: StoreMetrics) -> Result<Arc<Self>, String> {
         let r = &s.raw.redis;
-        let tls = if r.tls { Some(tls_connector(r.tls_ca_file.as_deref())?) } else { None };
+        let tls = if r.tls {
+            Some(tls_connector(r.tls_ca_file.as_deref())?)
+        } else {
+            None
+        };
         let info = RedisConnectionInfo {
             db: r.db,
             username: r.username.clone(),
@@ -224,7 +228,11 @@ impl RedisStore {
             .map_err(|_| StoreError::Unavailable("connect timed out".into()))?
             .map_err(StoreError::Unavailable)?;
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        let live = Arc::new(Live { conn, addr, generation });
+        let live = Arc::new(Live {
+            conn,
+            addr,
+            generation,
+        });
         self.live.store(Some(live.clone()));
         self.metrics.reconnects.inc();
         self.set_up(true);
@@ -245,7 +253,9 @@ impl RedisStore {
         {
             let mut last = self.last_attempt.lock().unwrap_or_else(|e| e.into_inner());
             if !force && last.is_some_and(|t| t.elapsed() < RECONNECT_BACKOFF) {
-                return Err(StoreError::Unavailable("redis is down (reconnect pending)".into()));
+                return Err(StoreError::Unavailable(
+                    "redis is down (reconnect pending)".into(),
+                ));
             }
             *last = Some(Instant::now());
         }
@@ -284,7 +294,11 @@ impl RedisStore {
     }
 
     /// Session JSON and quota counter in one round trip.
-    pub async fn get_session(&self, session_key: &str, quota_key: &str) -> Result<SessionRecord, StoreError> {
+    pub async fn get_session(
+        &self,
+        session_key: &str,
+        quota_key: &str,
+    ) -> Result<SessionRecord, StoreError> {
         let (session, quota_used): (Option<Vec<u8>>, Option<i64>) = self
             .run(|mut c| async move {
                 redis::pipe()
@@ -294,7 +308,10 @@ impl RedisStore {
                     .await
             })
             .await?;
-        Ok(SessionRecord { session, quota_used })
+        Ok(SessionRecord {
+            session,
+            quota_used,
+        })
     }
 
     /// `GET key`.
@@ -304,7 +321,12 @@ impl RedisStore {
     }
 
     /// `SET key value [EX ttl]`.
-    pub async fn set(&self, key: &str, value: &[u8], ttl_secs: Option<u64>) -> Result<(), StoreError> {
+    pub async fn set(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl_secs: Option<u64>,
+    ) -> Result<(), StoreError> {
         self.run(|mut c| async move {
             let mut cmd = redis::cmd("SET");
             cmd.arg(key).arg(value);
@@ -444,9 +466,13 @@ fn tls_connector(ca_file: Option<&std::path::Path>) -> Result<tokio_rustls::TlsC
     let mut roots = tokio_rustls::rustls::RootCertStore::empty();
     match ca_file {
         Some(p) => {
-            for cert in CertificateDer::pem_file_iter(p).map_err(|e| format!("{}: {e}", p.display()))? {
+            for cert in
+                CertificateDer::pem_file_iter(p).map_err(|e| format!("{}: {e}", p.display()))?
+            {
                 let cert = cert.map_err(|e| format!("{}: {e}", p.display()))?;
-                roots.add(cert).map_err(|e| format!("{}: {e}", p.display()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("{}: {e}", p.display()))?;
             }
         }
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),

@@ -15,7 +15,11 @@ use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Poll `f` until it returns Some, at most `timeout` (checked every 50 ms).
@@ -50,7 +54,16 @@ impl Redis {
             panic!("redis-server is not on PATH: install it (apt-get install -y redis-server) to run these tests")
         });
         let child = Command::new(bin)
-            .args(["--bind", ip, "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+            .args([
+                "--bind",
+                ip,
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -58,19 +71,29 @@ impl Redis {
         let addr: SocketAddr = format!("{ip}:{port}").parse().unwrap();
         let start = Instant::now();
         while std::net::TcpStream::connect(addr).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(10), "redis-server did not start on {addr}");
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "redis-server did not start on {addr}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         Redis { child, addr }
     }
 
     pub fn conn(&self) -> redis::Connection {
-        redis::Client::open(format!("redis://{}/", self.addr)).unwrap().get_connection().unwrap()
+        redis::Client::open(format!("redis://{}/", self.addr))
+            .unwrap()
+            .get_connection()
+            .unwrap()
     }
 
     pub fn set(&self, key: &str, value: &str) {
         let mut c = self.conn();
-        redis::cmd("SET").arg(key).arg(value).query::<()>(&mut c).unwrap();
+        redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .query::<()>(&mut c)
+            .unwrap();
     }
 
     pub fn get(&self, key: &str) -> Option<String> {
@@ -80,7 +103,11 @@ impl Redis {
 
     pub fn publish(&self, channel: &str, msg: &str) -> i64 {
         let mut c = self.conn();
-        redis::cmd("PUBLISH").arg(channel).arg(msg).query(&mut c).unwrap()
+        redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(msg)
+            .query(&mut c)
+            .unwrap()
     }
 
     pub fn kill(&mut self) {
@@ -97,7 +124,9 @@ impl Drop for Redis {
 
 fn which(bin: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p).map(|d| d.join(bin)).find(|p| p.is_file())
+        std::env::split_paths(&p)
+            .map(|d| d.join(bin))
+            .find(|p| p.is_file())
     })
 }
 
@@ -109,7 +138,9 @@ pub async fn start_upstream() -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             tokio::spawn(async move {
                 let svc = service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
                     let headers: HashMap<String, String> = req
@@ -118,10 +149,21 @@ pub async fn start_upstream() -> SocketAddr {
                         .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
                         .collect();
                     let method = req.method().to_string();
-                    let path = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
-                    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                    let path = req
+                        .uri()
+                        .path_and_query()
+                        .map(|p| p.to_string())
+                        .unwrap_or_default();
+                    let body = req
+                        .into_body()
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes())
+                        .unwrap_or_default();
                     let v = serde_json::json!({"method": method, "path": path, "headers": headers, "body_len": body.len()});
-                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from(v.to_string()))))
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from(
+                        v.to_string(),
+                    ))))
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), svc)
@@ -151,8 +193,12 @@ pub async fn start_dns(ip: Ipv4Addr) -> Dns {
     tokio::spawn(async move {
         let mut buf = vec![0u8; 4096];
         loop {
-            let Ok((len, src)) = sock.recv_from(&mut buf).await else { continue };
-            let Ok(q) = Message::from_bytes(&buf[..len]) else { continue };
+            let Ok((len, src)) = sock.recv_from(&mut buf).await else {
+                continue;
+            };
+            let Ok(q) = Message::from_bytes(&buf[..len]) else {
+                continue;
+            };
             let mut resp = Message::new();
             resp.set_id(q.id())
                 .set_message_type(MessageType::Response)
@@ -274,7 +320,8 @@ impl Resp {
 }
 
 pub async fn call(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> Resp {
-    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
     let mut b = hyper::Request::builder().method(method).uri(url);
     for (k, v) in headers {
         b = b.header(*k, *v);
@@ -287,7 +334,11 @@ pub async fn call(method: &str, url: &str, headers: &[(&str, &str)], body: &str)
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let body = resp.into_body().collect().await.unwrap().to_bytes();
-    Resp { status, headers, body: String::from_utf8_lossy(&body).into_owned() }
+    Resp {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
 }
 
 pub async fn get(url: &str, headers: &[(&str, &str)]) -> Resp {
