@@ -163,7 +163,10 @@ fn upsert_without_mongo_passes_cfn_lint() {
     assert!(global.get("GlobalRecord").is_some());
     assert!(global.get("ActiveHealthCheck").is_none());
     for t in &templates[..2] {
-        assert!(!render(t).contains("AWS::EC2::Instance"), "no Mongo members");
+        assert!(
+            !render(t).contains("AWS::EC2::Instance"),
+            "no Mongo members"
+        );
     }
     lint(&cfg, "upsert, no mongo");
 }
@@ -172,8 +175,14 @@ fn upsert_without_mongo_passes_cfn_lint() {
 fn generation_is_deterministic() {
     for path in examples() {
         let cfg = load(&path);
-        let a: Vec<(String, String)> = generate(&cfg).iter().map(|t| (t.file_name.clone(), render(t))).collect();
-        let b: Vec<(String, String)> = generate(&load(&path)).iter().map(|t| (t.file_name.clone(), render(t))).collect();
+        let a: Vec<(String, String)> = generate(&cfg)
+            .iter()
+            .map(|t| (t.file_name.clone(), render(t)))
+            .collect();
+        let b: Vec<(String, String)> = generate(&load(&path))
+            .iter()
+            .map(|t| (t.file_name.clone(), render(t)))
+            .collect();
         assert_eq!(a, b, "{}", path.display());
         for (_, text) in &a {
             assert!(text.ends_with("}\n"));
@@ -200,7 +209,12 @@ fn committed_full_example_is_up_to_date() {
     committed.sort();
     let mut expected: Vec<String> = templates.iter().map(|t| t.file_name.clone()).collect();
     expected.sort();
-    assert_eq!(committed, expected, "stale or extra files in {}", dir.display());
+    assert_eq!(
+        committed,
+        expected,
+        "stale or extra files in {}",
+        dir.display()
+    );
     for t in &templates {
         let on_disk = std::fs::read_to_string(dir.join(&t.file_name)).unwrap();
         assert!(

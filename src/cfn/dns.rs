@@ -47,7 +47,10 @@ pub(crate) fn add(ctx: &Ctx, f: &mut Fragment) {
     );
 
     let target = if ctx.elasticache() {
-        Some(("CNAME", get_att(REPLICATION_GROUP, "PrimaryEndPoint.Address")))
+        Some((
+            "CNAME",
+            get_att(REPLICATION_GROUP, "PrimaryEndPoint.Address"),
+        ))
     } else {
         cfg.redis.self_managed.as_ref().and_then(|sm| {
             let list = match side {
@@ -56,7 +59,11 @@ pub(crate) fn add(ctx: &Ctx, f: &mut Fragment) {
             };
             list.first().map(|a| {
                 let h = host_of(a);
-                let ty = if h.parse::<std::net::Ipv4Addr>().is_ok() { "A" } else { "CNAME" };
+                let ty = if h.parse::<std::net::Ipv4Addr>().is_ok() {
+                    "A"
+                } else {
+                    "CNAME"
+                };
                 (ty, h.into())
             })
         })

@@ -1,19 +1,24 @@
-//! The bundled gateway's configuration file, rendered in this ONE function so it can be kept
-//! in line with the gateway's own config format (`gateway/README.md` once it exists).
+//! The bundled gateway's configuration file, rendered in this ONE function so it stays in
+//! line with the gateway's config format (`gateway/src/config.rs`: `deny_unknown_fields`, so
+//! only keys it knows are written).
 //!
-//! Secrets are never in the file: it names the environment variables that the start script
-//! fills from Secrets Manager at boot (see `userdata.rs`).
+//! Secrets are not in the rendered file (so not in any template): at boot the start script
+//! reads them from Secrets Manager and writes the complete file to tmpfs, prepending the
+//! top-level `secret` and appending `password` to the `[redis]` table, which is therefore
+//! always the last table here.
 
 use crate::config::{Config, Side};
 
-/// Where user data writes the config file.
-pub const CONFIG_PATH: &str = "/etc/tyk-dr-gateway/gateway.toml";
+/// Where user data writes the secret-free config.
+pub const BASE_CONFIG_PATH: &str = "/etc/tyk-dr-gateway/gateway.toml";
+/// Where the start script writes the complete config (tmpfs, mode 0600, service user only).
+pub const RUNTIME_CONFIG_PATH: &str = "/run/tyk-dr-gateway/gateway.toml";
+/// The gateway's state directory (systemd `StateDirectory`, writable under `ProtectSystem=strict`).
+pub const STATE_DIR: &str = "/var/lib/tyk-dr-gateway";
 /// Directory of API definition files (`app_path`).
-pub const APP_PATH: &str = "/etc/tyk-dr-gateway/apps";
-/// Environment variable holding the Redis AUTH token (set only when `redis.auth`).
-pub const REDIS_PASSWORD_ENV: &str = "TYK_DR_REDIS_PASSWORD";
-/// Environment variable holding the management API secret (`X-Tyk-Authorization`).
-pub const API_SECRET_ENV: &str = "TYK_DR_GATEWAY_SECRET";
+pub const APP_PATH: &str = "/var/lib/tyk-dr-gateway/apps";
+/// File whose presence means "fenced"; keeps a fenced gateway fenced across restarts.
+pub const FENCE_FILE: &str = "/var/lib/tyk-dr-gateway/fenced";
 
 /// Secrets Manager secret holding the gateway's management API secret, by convention
 /// (`<project>/gateway-api-secret`; the config has no field for it yet).
@@ -26,28 +31,31 @@ fn q(s: &str) -> String {
     serde_json::to_string(s).expect("strings serialise")
 }
 
-/// The gateway config for one region's instances, as TOML.
+/// The secret-free gateway config for one region's instances, as TOML.
 pub fn render(cfg: &Config, side: Side) -> String {
     let region = cfg.region(side);
-    let mut out = String::new();
-    out.push_str("# tyk-dr-gateway configuration, written at boot by CloudFormation user data (tyk-dr cfn).\n");
-    out.push_str("# Secrets are not in this file: the start script reads them from Secrets Manager\n");
-    out.push_str("# into the environment variables named by the *_env keys.\n");
-    out.push_str(&format!("listen = {}\n", q(&format!("0.0.0.0:{}", cfg.gateway.port))));
-    out.push_str(&format!("app_path = {}\n", q(APP_PATH)));
-    out.push_str(&format!("ready_path = {}\n", q(&cfg.dns.health_check_path)));
-    out.push_str(&format!("region = {}\n", q(&region.name)));
-    out.push_str(&format!("side = {}\n", q(side.key())));
-    out.push_str(&format!("secret_env = {}\n", q(API_SECRET_ENV)));
-    out.push_str("\n[redis]\n");
-    out.push_str("# A CNAME in the private hosted zone; re-resolved on READONLY or connection errors.\n");
-    out.push_str(&format!(
-        "addr = {}\n",
-        q(&format!("{}:{}", cfg.dns.redis_cname, cfg.redis.port))
-    ));
-    out.push_str(&format!("tls = {}\n", cfg.redis.tls));
-    if cfg.redis.auth {
-        out.push_str(&format!("password_env = {}\n", q(REDIS_PASSWORD_ENV)));
-    }
+    let lines = [
+        "# tyk-dr-gateway configuration written by CloudFormation user data (tyk-dr cfn)."
+            .to_string(),
+        format!(
+            "# {} region. Secrets are added at boot from Secrets Manager, never stored here.",
+            side.key()
+        ),
+        format!("listen = {}", q(&format!("0.0.0.0:{}", cfg.gateway.port))),
+        format!("region = {}", q(&region.name)),
+        format!("app_path = {}", q(APP_PATH)),
+        format!("ready_path = {}", q(&cfg.dns.health_check_path)),
+        format!("fence_file = {}", q(FENCE_FILE)),
+        String::new(),
+        "# Must stay the last table: the start script appends `password` to it.".to_string(),
+        "[redis]".to_string(),
+        "# A CNAME in the private hosted zone, re-resolved on READONLY or connection errors."
+            .to_string(),
+        format!("host = {}", q(&cfg.dns.redis_cname)),
+        format!("port = {}", cfg.redis.port),
+        format!("tls = {}", cfg.redis.tls),
+    ];
+    let mut out = lines.join("\n");
+    out.push('\n');
     out
 }

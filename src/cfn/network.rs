@@ -25,12 +25,20 @@ pub fn private_route(i: usize) -> String {
 
 /// `[Ref PrivateSubnet1, ...]`.
 pub fn private_subnets(ctx: &Ctx) -> Value {
-    Value::Array((0..ctx.subnets.len()).map(|i| r(&private_subnet(i))).collect())
+    Value::Array(
+        (0..ctx.subnets.len())
+            .map(|i| r(&private_subnet(i)))
+            .collect(),
+    )
 }
 
 /// `[Ref PublicSubnet1, ...]`.
 pub fn public_subnets(ctx: &Ctx) -> Value {
-    Value::Array((0..ctx.subnets.len()).map(|i| r(&public_subnet(i))).collect())
+    Value::Array(
+        (0..ctx.subnets.len())
+            .map(|i| r(&public_subnet(i)))
+            .collect(),
+    )
 }
 
 pub(crate) fn add(ctx: &Ctx, f: &mut Fragment) {
@@ -47,7 +55,11 @@ pub(crate) fn add(ctx: &Ctx, f: &mut Fragment) {
             "Tags": t("vpc"),
         }),
     );
-    f.res("InternetGateway", "AWS::EC2::InternetGateway", json!({ "Tags": t("igw") }));
+    f.res(
+        "InternetGateway",
+        "AWS::EC2::InternetGateway",
+        json!({ "Tags": t("igw") }),
+    );
     f.res(
         "InternetGatewayAttachment",
         "AWS::EC2::VPCGatewayAttachment",
@@ -149,13 +161,19 @@ pub(crate) fn add(ctx: &Ctx, f: &mut Fragment) {
     f.output(
         "PublicSubnetIds",
         "Public subnet ids, AZ order",
-        join(",", public_subnets(ctx).as_array().cloned().unwrap_or_default()),
+        join(
+            ",",
+            public_subnets(ctx).as_array().cloned().unwrap_or_default(),
+        ),
         Some(ctx.export("PublicSubnetIds")),
     );
     f.output(
         "PrivateSubnetIds",
         "Private subnet ids, AZ order",
-        join(",", private_subnets(ctx).as_array().cloned().unwrap_or_default()),
+        join(
+            ",",
+            private_subnets(ctx).as_array().cloned().unwrap_or_default(),
+        ),
         Some(ctx.export("PrivateSubnetIds")),
     );
     let private_tables: Vec<Value> = (1..=ctx.subnets.len())

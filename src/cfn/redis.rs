@@ -71,11 +71,17 @@ pub(crate) fn add(ctx: &Ctx, f: &mut Fragment) {
         p.insert("CacheNodeType".into(), ec.node_type.clone().into());
     }
     p.insert("NumCacheClusters".into(), nodes.into());
-    p.insert("PreferredCacheClusterAZs".into(), node_azs(ctx, nodes).into());
+    p.insert(
+        "PreferredCacheClusterAZs".into(),
+        node_azs(ctx, nodes).into(),
+    );
     p.insert("AutomaticFailoverEnabled".into(), true.into());
     p.insert("MultiAZEnabled".into(), true.into());
     p.insert("AtRestEncryptionEnabled".into(), true.into());
-    p.insert("TransitEncryptionEnabled".into(), (cfg.redis.tls || cfg.redis.auth).into());
+    p.insert(
+        "TransitEncryptionEnabled".into(),
+        (cfg.redis.tls || cfg.redis.auth).into(),
+    );
     if cfg.redis.auth {
         p.insert(
             "AuthToken".into(),
@@ -84,8 +90,14 @@ pub(crate) fn add(ctx: &Ctx, f: &mut Fragment) {
     }
     p.insert("Port".into(), cfg.redis.port.into());
     p.insert("CacheSubnetGroupName".into(), r("RedisSubnetGroup"));
-    p.insert("SecurityGroupIds".into(), json!([get_att(REDIS_SG, "GroupId")]));
-    p.insert("SnapshotRetentionLimit".into(), ec.snapshot_retention_days.into());
+    p.insert(
+        "SecurityGroupIds".into(),
+        json!([get_att(REDIS_SG, "GroupId")]),
+    );
+    p.insert(
+        "SnapshotRetentionLimit".into(),
+        ec.snapshot_retention_days.into(),
+    );
     p.insert("Tags".into(), tags(cfg, side, Component::Redis));
     f.raw(
         REPLICATION_GROUP,

@@ -74,7 +74,14 @@ pub(crate) fn add(ctx: &Ctx, f: &mut Fragment) {
             "Tags": named(cfg, side, Component::Gateway, "gateway"),
         }),
     );
-    sg_to_sg(f, "GatewayIngressFromLoadBalancer", GATEWAY_SG, LB_SG, gw_port, "Load balancer to gateways");
+    sg_to_sg(
+        f,
+        "GatewayIngressFromLoadBalancer",
+        GATEWAY_SG,
+        LB_SG,
+        gw_port,
+        "Load balancer to gateways",
+    );
 
     if ctx.elasticache() {
         let port = cfg.redis.port;
@@ -87,7 +94,14 @@ pub(crate) fn add(ctx: &Ctx, f: &mut Fragment) {
                 "Tags": named(cfg, side, Component::Redis, "redis"),
             }),
         );
-        sg_to_sg(f, "RedisIngressFromGateways", REDIS_SG, GATEWAY_SG, port, "Gateways to Redis");
+        sg_to_sg(
+            f,
+            "RedisIngressFromGateways",
+            REDIS_SG,
+            GATEWAY_SG,
+            port,
+            "Gateways to Redis",
+        );
     }
 
     if cfg.mongo.enabled {
@@ -105,8 +119,22 @@ pub(crate) fn add(ctx: &Ctx, f: &mut Fragment) {
                 "Tags": named(cfg, side, Component::Mongo, "mongo"),
             }),
         );
-        sg_to_sg(f, "MongoIngressFromGateways", MONGO_SG, GATEWAY_SG, MONGO_PORT, "Gateways to MongoDB");
-        sg_to_sg(f, "MongoIngressFromMembers", MONGO_SG, MONGO_SG, MONGO_PORT, "Replica set members in this region");
+        sg_to_sg(
+            f,
+            "MongoIngressFromGateways",
+            MONGO_SG,
+            GATEWAY_SG,
+            MONGO_PORT,
+            "Gateways to MongoDB",
+        );
+        sg_to_sg(
+            f,
+            "MongoIngressFromMembers",
+            MONGO_SG,
+            MONGO_SG,
+            MONGO_PORT,
+            "Replica set members in this region",
+        );
     }
 
     f.output(

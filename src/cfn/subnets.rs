@@ -61,24 +61,44 @@ mod tests {
     use super::*;
 
     fn azs(n: usize) -> Vec<String> {
-        (0..n).map(|i| format!("xx-1{}", (b'a' + i as u8) as char)).collect()
+        (0..n)
+            .map(|i| format!("xx-1{}", (b'a' + i as u8) as char))
+            .collect()
     }
 
     #[test]
     fn three_azs_in_a_slash_16() {
         let s = carve("10.40.0.0/16".parse().unwrap(), &azs(3));
-        let got: Vec<String> = s.iter().flat_map(|a| [a.public.to_string(), a.private.to_string()]).collect();
+        let got: Vec<String> = s
+            .iter()
+            .flat_map(|a| [a.public.to_string(), a.private.to_string()])
+            .collect();
         assert_eq!(
             got,
-            ["10.40.0.0/20", "10.40.128.0/20", "10.40.16.0/20", "10.40.144.0/20", "10.40.32.0/20", "10.40.160.0/20"]
+            [
+                "10.40.0.0/20",
+                "10.40.128.0/20",
+                "10.40.16.0/20",
+                "10.40.144.0/20",
+                "10.40.32.0/20",
+                "10.40.160.0/20"
+            ]
         );
     }
 
     #[test]
     fn subnets_are_inside_the_vpc_and_disjoint() {
-        for (cidr, n) in [("10.0.0.0/16", 1), ("10.1.0.0/20", 3), ("172.16.0.0/24", 6), ("10.9.0.0/16", 12)] {
+        for (cidr, n) in [
+            ("10.0.0.0/16", 1),
+            ("10.1.0.0/20", 3),
+            ("172.16.0.0/24", 6),
+            ("10.9.0.0/16", 12),
+        ] {
             let vpc: Ipv4Net = cidr.parse().unwrap();
-            let all: Vec<Ipv4Net> = carve(vpc, &azs(n)).iter().flat_map(|a| [a.public, a.private]).collect();
+            let all: Vec<Ipv4Net> = carve(vpc, &azs(n))
+                .iter()
+                .flat_map(|a| [a.public, a.private])
+                .collect();
             assert_eq!(all.len(), 2 * n);
             for (i, a) in all.iter().enumerate() {
                 assert!(vpc.contains(a), "{a} outside {vpc}");

@@ -48,7 +48,10 @@ fn pairs(cfg: &Config, side: Side, c: Component, name: Option<&str>) -> Vec<(Str
         (COMPONENT.to_string(), c.key().to_string()),
     ];
     if let Some(n) = name {
-        v.push(("Name".to_string(), format!("{}-{}-{n}", cfg.project, side.key())));
+        v.push((
+            "Name".to_string(),
+            format!("{}-{}-{n}", cfg.project, side.key()),
+        ));
     }
     v
 }
