@@ -171,6 +171,58 @@ fn upsert_without_mongo_passes_cfn_lint() {
     lint(&cfg, "upsert, no mongo");
 }
 
+/// Every `UserData` script in a template (plain `Fn::Base64` strings).
+fn user_data(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                match (k.as_str(), x.get("Fn::Base64").and_then(|s| s.as_str())) {
+                    ("UserData", Some(script)) => out.push(script.to_string()),
+                    _ => user_data(x, out),
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| user_data(x, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn user_data_scripts_are_valid_bash() {
+    let mut configs: Vec<Config> = examples().iter().map(|p| load(p)).collect();
+    configs.push(parse(SELF_MANAGED));
+    configs.push(parse(UPSERT_NO_MONGO));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut n = 0;
+    for cfg in &configs {
+        for t in generate(cfg) {
+            let mut scripts = Vec::new();
+            user_data(&t.body, &mut scripts);
+            for s in scripts {
+                n += 1;
+                assert!(s.starts_with("#!/bin/bash\n"), "{}", t.file_name);
+                let path = dir.path().join(format!("ud{n}.sh"));
+                std::fs::write(&path, &s).unwrap();
+                let out = Command::new("bash")
+                    .arg("-n")
+                    .arg(&path)
+                    .output()
+                    .expect("bash runs");
+                assert!(
+                    out.status.success(),
+                    "{}: bash -n failed: {}\n{s}",
+                    t.file_name,
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    }
+    assert!(
+        n >= 8,
+        "expected gateway and Mongo user data, found {n} scripts"
+    );
+}
+
 #[test]
 fn generation_is_deterministic() {
     for path in examples() {
