@@ -11,10 +11,12 @@ Examples:
   tyk-dr -c prod.toml validate -o json     the same, machine-readable
   tyk-dr cfn --out stacks/                 write one CloudFormation template per region + global
   tyk-dr cfn --out stacks/ --check         exit 2 if stacks/ is out of date (for CI)
+  tyk-dr status                            can the passive region take over now? (exit 3 if not)
+  tyk-dr monitor --interval 5s --listen 127.0.0.1:9464   the same continuously, with /metrics
   tyk-dr completions bash > /etc/bash_completion.d/tyk-dr
 
-Exit codes: 0 ok, 1 failure, 2 differences found (--check), 64 bad command line,
-65 invalid tyk-dr.toml, 66 tyk-dr.toml not found.";
+Exit codes: 0 ok, 1 failure, 2 differences found (--check), 3 passive not ready (status),
+64 bad command line, 65 invalid tyk-dr.toml, 66 tyk-dr.toml not found.";
 
 /// tyk-dr: active-passive disaster recovery for Tyk-style API gateways on AWS.
 #[derive(Debug, Parser)]
@@ -61,6 +63,16 @@ pub enum Command {
     /// Generate CloudFormation templates: one per region and a global one.
     #[command(after_help = "Example:\n  tyk-dr cfn --out stacks/ && cfn-lint stacks/*.json")]
     Cfn(CfnArgs),
+    /// Probe both regions once and say whether the passive one could take over now.
+    #[command(
+        after_help = "Exit 0 when the passive region is ready, 3 when not (reasons printed).\n\nExample:\n  tyk-dr -c examples/local.toml status -o json"
+    )]
+    Status,
+    /// Probe both regions at an interval; print each pass and serve Prometheus metrics.
+    #[command(
+        after_help = "Example:\n  tyk-dr monitor --interval 5s --listen 127.0.0.1:9464\n  curl -s 127.0.0.1:9464/metrics | grep tyk_dr_passive_ready"
+    )]
+    Monitor(MonitorArgs),
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  tyk-dr completions zsh > ~/.zfunc/_tyk-dr")]
     Completions(CompletionsArgs),
@@ -83,6 +95,20 @@ pub struct CfnArgs {
     /// Write nothing; exit 2 if DIR's templates differ from what would be generated.
     #[arg(long)]
     pub check: bool,
+}
+
+/// Options of `tyk-dr monitor`.
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// Time between passes (e.g. `5s`, `1m`).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub interval: std::time::Duration,
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Stop after this many passes (default: run until Ctrl-C).
+    #[arg(long)]
+    pub count: Option<u64>,
 }
 
 /// Options of `tyk-dr completions`.

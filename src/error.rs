@@ -12,6 +12,8 @@ pub mod exit {
     pub const FAILURE: u8 = 1;
     /// A check found differences (`cfn --check`).
     pub const DIFFERENCES: u8 = 2;
+    /// `status`: the passive region could not take over now.
+    pub const NOT_READY: u8 = 3;
     /// The command line was wrong (EX_USAGE).
     pub const USAGE: u8 = 64;
     /// tyk-dr.toml is invalid (EX_DATAERR).
@@ -34,6 +36,14 @@ pub enum Error {
     /// The configuration file has errors; they have already been printed.
     #[error("{0}")]
     ConfigInvalid(Box<Invalid>),
+    /// Something the command needed at run time failed (a listener, the async runtime, ...).
+    #[error("{what}: {reason}")]
+    Runtime {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        reason: String,
+    },
     /// Writing output failed.
     #[error("cannot write `{path}`: {reason}")]
     Write {
@@ -50,7 +60,7 @@ impl Error {
         match self {
             Error::ConfigUnreadable { .. } => exit::NO_CONFIG,
             Error::ConfigInvalid(_) => exit::INVALID_CONFIG,
-            Error::Write { .. } => exit::FAILURE,
+            Error::Write { .. } | Error::Runtime { .. } => exit::FAILURE,
         }
     }
 
@@ -63,6 +73,7 @@ impl Error {
             ),
             Error::ConfigInvalid(_) => Some("fix the errors above and run `tyk-dr validate` again".into()),
             Error::Write { .. } => Some("check that the directory exists and is writable".into()),
+            Error::Runtime { .. } => None,
         }
     }
 

@@ -9,6 +9,8 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod probes;
+pub mod status;
 
 use std::ffi::OsString;
 
@@ -29,7 +31,11 @@ where
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { exit::USAGE } else { exit::OK };
+            return if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
         }
     };
     init_logging(&cli);
@@ -40,6 +46,8 @@ where
     let result = match &cli.command {
         Command::Validate(args) => commands::validate::run(&ctx, args),
         Command::Cfn(args) => commands::cfn::run(&ctx, args),
+        Command::Status => commands::status::run(&ctx),
+        Command::Monitor(args) => commands::monitor::run(&ctx, args),
         Command::Completions(args) => Ok(commands::completions::run(args)),
     };
     match result {
@@ -49,6 +57,18 @@ where
             e.code()
         }
     }
+}
+
+/// The async runtime for commands that do network I/O (two worker threads: probes are I/O-bound).
+pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Runtime {
+            what: "starting the async runtime".into(),
+            reason: e.to_string(),
+        })
 }
 
 fn init_logging(cli: &Cli) {
@@ -77,7 +97,8 @@ fn report(ctx: &Context, e: &Error) {
                 "exit_code": e.code(),
             });
             if let Error::ConfigInvalid(invalid) = e {
-                doc["diagnostics"] = commands::diagnostics_json(&invalid.file.name, &invalid.diagnostics);
+                doc["diagnostics"] =
+                    commands::diagnostics_json(&invalid.file.name, &invalid.diagnostics);
             }
             println!("{}", serde_json::to_string_pretty(&doc).expect("JSON"));
         }

@@ -2,6 +2,8 @@
 
 pub mod cfn;
 pub mod completions;
+pub mod monitor;
+pub mod status;
 pub mod validate;
 
 use crate::cli::OutputFormat;

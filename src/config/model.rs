@@ -153,6 +153,15 @@ pub struct Redis {
 }
 
 impl Redis {
+    /// `host:port` of every server of one side, primary first (self-managed backends only).
+    pub fn self_managed_addresses(&self, side: Side) -> &[String] {
+        match (&self.self_managed, side) {
+            (Some(sm), Side::Active) => &sm.active,
+            (Some(sm), Side::Passive) => &sm.passive,
+            (None, _) => &[],
+        }
+    }
+
     fn default_auth_secret() -> String {
         "tyk-dr/redis-auth-token".into()
     }
@@ -364,6 +373,35 @@ pub struct Gateway {
     /// SSM parameter holding the AMI id to launch (Debian 12 by default).
     #[serde(default = "Gateway::default_ami_parameter")]
     pub ami_parameter: String,
+    /// Base URLs of gateways that tyk-dr does not discover through AWS (self-managed or local runs).
+    #[serde(default, skip_serializing_if = "Endpoints::is_empty")]
+    pub endpoints: Endpoints,
+}
+
+/// Gateway base URLs per region, e.g. `http://127.0.1.21:8080`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Endpoints {
+    /// The active region's gateways.
+    #[serde(default)]
+    pub active: Vec<String>,
+    /// The passive region's gateways.
+    #[serde(default)]
+    pub passive: Vec<String>,
+}
+
+impl Endpoints {
+    /// True when no endpoint is listed (AWS discovery applies).
+    pub fn is_empty(&self) -> bool {
+        self.active.is_empty() && self.passive.is_empty()
+    }
+
+    /// The endpoints of one side.
+    pub fn of(&self, side: Side) -> &[String] {
+        match side {
+            Side::Active => &self.active,
+            Side::Passive => &self.passive,
+        }
+    }
 }
 
 impl Gateway {
@@ -394,6 +432,7 @@ impl Default for Gateway {
             artifact_url: Self::default_artifact_url(),
             port: Self::default_port(),
             ami_parameter: Self::default_ami_parameter(),
+            endpoints: Endpoints::default(),
         }
     }
 }
@@ -431,6 +470,10 @@ pub struct Dns {
     /// Gateway path Route 53 probes; answers 503 when fenced or not ready.
     #[serde(default = "Dns::default_hc_path")]
     pub health_check_path: String,
+    /// Resolve names through this DNS server (`ip:port`) instead of the system resolver,
+    /// e.g. the local environment's `127.0.0.1:5353`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nameserver: Option<String>,
 }
 
 impl Dns {
@@ -481,6 +524,7 @@ impl Default for Dns {
             health_check_interval: Self::default_hc_interval(),
             health_check_failure_threshold: Self::default_hc_threshold(),
             health_check_path: Self::default_hc_path(),
+            nameserver: None,
         }
     }
 }

@@ -24,6 +24,9 @@ fn exemplar() -> toml::Value {
         sentinels: vec!["10.10.1.20:26379".into()],
         master_name: "tyk".into(),
     });
+    config.gateway.endpoints.active = vec!["http://10.10.1.21:8080".into()];
+    config.gateway.endpoints.passive = vec!["http://10.20.1.21:8080".into()];
+    config.dns.nameserver = Some("127.0.0.1:5353".into());
     toml::Value::try_from(&config).expect("the model always serialises")
 }
 

@@ -540,6 +540,20 @@ fn gateway(c: &Config, out: &mut Vec<Diagnostic>) {
             .help("host the binary on HTTPS (S3, a release page)"),
         );
     }
+    for side in Side::BOTH {
+        for (i, url) in g.endpoints.of(side).iter().enumerate() {
+            let host_port = url
+                .strip_prefix("http://")
+                .or_else(|| url.strip_prefix("https://"));
+            if !host_port.is_some_and(|hp| is_host_port(hp.trim_end_matches('/'))) {
+                out.push(
+                    Diagnostic::error("endpoint", base.key("endpoints").key(side.key()).index(i), format!("`{url}` is not a gateway base URL"))
+                        .expected("`http://host:port`, e.g. `http://10.10.1.21:8080`")
+                        .help("list each gateway's own address (not the load balancer), with scheme and port"),
+                );
+            }
+        }
+    }
     if g.port < 1024 {
         out.push(
             Diagnostic::warning(
@@ -697,6 +711,19 @@ fn dns(c: &Config, out: &mut Vec<Diagnostic>) {
                 .expected("60 s or less")
                 .help("set `redis_ttl = 5`; failover also recycles gateway pools, but resolvers hold the TTL"),
         );
+    }
+    if let Some(ns) = &d.nameserver {
+        if ns.parse::<SocketAddr>().is_err() {
+            out.push(
+                Diagnostic::error(
+                    "nameserver",
+                    base.key("nameserver"),
+                    format!("`{ns}` is not `ip:port`"),
+                )
+                .expected("an IP address and port, e.g. `127.0.0.1:5353`")
+                .help("remove it to use the system resolver"),
+            );
+        }
     }
     if !d.health_check_path.starts_with('/') {
         out.push(

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Seed the emulator's Route 53 with the local topology (until `tyk-dr apply` does it).
+
+Private zone tyk-dr.internal: redis-a/redis-b A records and the `redis` CNAME the gateways use.
+Public zone tyk-dr.test: the global name as a PRIMARY/SECONDARY failover pair with health checks on
+each region's first gateway readiness path, and the fencing epoch TXT record.
+Idempotent: existing zones are reused and records UPSERTed.
+"""
+import os
+import sys
+
+import boto3
+
+ENDPOINT = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+PUBLIC, PRIVATE = "tyk-dr.test", "tyk-dr.internal"
+GLOBAL = f"api.{PUBLIC}"
+REGIONS = {"a": ("us-east-1", "127.0.1"), "b": ("us-west-2", "127.0.2")}
+
+
+def client(service, region="us-east-1"):
+    return boto3.client(service, endpoint_url=ENDPOINT, region_name=region,
+                        aws_access_key_id="test", aws_secret_access_key="test")
+
+
+def zone_id(r53, name, vpc=None):
+    for z in r53.list_hosted_zones()["HostedZones"]:
+        if z["Name"] == name + ".":
+            return z["Id"]
+    kwargs = {"Name": name, "CallerReference": f"tyk-dr-local-{name}"}
+    if vpc:
+        kwargs["VPC"] = {"VPCRegion": "us-east-1", "VPCId": vpc}
+        kwargs["HostedZoneConfig"] = {"PrivateZone": True, "Comment": "tyk-dr local"}
+    return r53.create_hosted_zone(**kwargs)["HostedZone"]["Id"]
+
+
+def health_check(r53, side, ip):
+    ref = f"tyk-dr-local-{side}"
+    for hc in r53.list_health_checks()["HealthChecks"]:
+        if hc["CallerReference"] == ref:
+            return hc["Id"]
+    return r53.create_health_check(CallerReference=ref, HealthCheckConfig={
+        "IPAddress": ip, "Port": 8080, "Type": "HTTP", "ResourcePath": "/ready",
+        "RequestInterval": 10, "FailureThreshold": 2})["HealthCheck"]["Id"]
+
+
+def upsert(r53, zone, records):
+    r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={
+        "Changes": [{"Action": "UPSERT", "ResourceRecordSet": r} for r in records]})
+
+
+def main():
+    ec2 = client("ec2")
+    vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:tyk-dr:project", "Values": ["local"]}])["Vpcs"]
+    if vpcs:
+        vpc = vpcs[0]["VpcId"]
+    else:
+        vpc = ec2.create_vpc(CidrBlock="10.10.0.0/16")["Vpc"]["VpcId"]
+        ec2.create_tags(Resources=[vpc], Tags=[{"Key": "tyk-dr:project", "Value": "local"}])
+    r53 = client("route53")
+    private = zone_id(r53, PRIVATE, vpc)
+    public = zone_id(r53, PUBLIC)
+    upsert(r53, private, [
+        {"Name": f"redis-{s}.{PRIVATE}", "Type": "A", "TTL": 1,
+         "ResourceRecords": [{"Value": f"{net}.10"}]} for s, (_, net) in REGIONS.items()
+    ] + [{"Name": f"redis.{PRIVATE}", "Type": "CNAME", "TTL": 1,
+          "ResourceRecords": [{"Value": f"redis-a.{PRIVATE}"}]}])
+    records = []
+    for s, (region, net) in REGIONS.items():
+        hc = health_check(r53, s, f"{net}.21")
+        records.append({"Name": GLOBAL, "Type": "A", "TTL": 1, "SetIdentifier": region,
+                        "Failover": "PRIMARY" if s == "a" else "SECONDARY", "HealthCheckId": hc,
+                        "ResourceRecords": [{"Value": f"{net}.{n}"} for n in (21, 22, 23)]})
+    records.append({"Name": f"_tyk-dr-epoch.{GLOBAL}", "Type": "TXT", "TTL": 1,
+                    "ResourceRecords": [{"Value": '"active=us-east-1 epoch=1"'}]})
+    upsert(r53, public, records)
+    print(f"route53: {PRIVATE} ({private}), {PUBLIC} ({public})")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

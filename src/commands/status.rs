@@ -1,0 +1,54 @@
+//! `tyk-dr status`: one pass over both regions and a verdict; exit 3 when the
+//! passive region could not take over now, so it can gate a cron job or CI.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use super::Context;
+use crate::cli::OutputFormat;
+use crate::error::{exit, Error};
+use crate::status::{self, Probes, Status};
+
+/// Collects and prints one status pass.
+pub fn run(ctx: &Context) -> Result<u8, Error> {
+    let loaded = ctx.load_config()?;
+    let config = loaded.config;
+    let status = crate::runtime()?.block_on(async {
+        let spinner = spinner(ctx, "probing gateways, Redis and DNS in both regions");
+        let probes = Probes::new(&config);
+        let status = status::collect(&config, &probes).await;
+        if let Some(s) = spinner {
+            s.finish_and_clear();
+        }
+        status
+    });
+    print(ctx, &status);
+    Ok(code(&status))
+}
+
+/// The exit status for a pass: 0 ready, 3 not ready.
+pub fn code(status: &Status) -> u8 {
+    if status.verdict.ready {
+        exit::OK
+    } else {
+        exit::NOT_READY
+    }
+}
+
+/// Prints a pass as a table or as one JSON document.
+pub fn print(ctx: &Context, status: &Status) {
+    match ctx.output {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(status).expect("JSON")),
+        OutputFormat::Table => print!("{}", status::render::table(status)),
+    }
+}
+
+/// A spinner on stderr while probes run, only for people (a terminal, table output).
+fn spinner(ctx: &Context, message: &'static str) -> Option<indicatif::ProgressBar> {
+    if ctx.output != OutputFormat::Table || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new_spinner().with_message(message);
+    bar.enable_steady_tick(Duration::from_millis(100));
+    Some(bar)
+}

@@ -1,0 +1,19 @@
+//! Read-only checks of every component, shared by `status`, `monitor` and
+//! (later) the failover preflight. Each probe returns what it observed, errors
+//! included, and never fails the whole run: a dead component is a finding.
+
+pub mod dns;
+pub mod gateway;
+pub mod redis;
+
+use std::time::Duration;
+
+/// How long any single probe may take before its component counts as unreachable.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Milliseconds since the Unix epoch: the canary's clock.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

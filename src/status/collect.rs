@@ -1,0 +1,144 @@
+//! Runs every probe of a status pass concurrently, so one pass costs about one round trip.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+
+use super::{verdict, DnsStatus, RegionStatus, Status};
+use crate::config::{Config, Side};
+use crate::probes::dns::{self, Resolution};
+use crate::probes::redis::{self as redis_probe, RedisAccess};
+use crate::probes::{gateway, now_ms, PROBE_TIMEOUT};
+
+/// Long-lived clients reused across passes (`monitor` runs many).
+pub struct Probes {
+    http: reqwest::Client,
+    resolver: hickory_resolver::TokioResolver,
+    redis: RedisAccess,
+}
+
+impl Probes {
+    /// Clients for this topology; the Redis password comes from `TYK_DR_REDIS_PASSWORD` when AUTH is on.
+    pub fn new(config: &Config) -> Self {
+        let nameserver = config
+            .dns
+            .nameserver
+            .as_deref()
+            .and_then(|s| s.parse::<SocketAddr>().ok());
+        let password = if config.redis.auth {
+            std::env::var("TYK_DR_REDIS_PASSWORD").ok()
+        } else {
+            None
+        };
+        Self {
+            http: reqwest::Client::builder()
+                .timeout(PROBE_TIMEOUT)
+                .connect_timeout(PROBE_TIMEOUT)
+                .no_proxy()
+                .build()
+                .expect("an HTTP client without TLS always builds"),
+            resolver: dns::resolver(nameserver),
+            redis: RedisAccess { password },
+        }
+    }
+}
+
+/// One full pass over both regions and DNS.
+pub async fn collect(config: &Config, probes: &Probes) -> Status {
+    let started = Instant::now();
+    let taken_at_ms = now_ms();
+    let ready_path = config.dns.health_check_path.as_str();
+    let region = |side: Side| async move {
+        let gateways = join_all(
+            config
+                .gateway
+                .endpoints
+                .of(side)
+                .iter()
+                .map(|url| gateway::probe(&probes.http, url, ready_path)),
+        );
+        let redis = join_all(
+            config
+                .redis
+                .self_managed_addresses(side)
+                .iter()
+                .map(|addr| redis_probe::probe(addr, &probes.redis)),
+        );
+        let (gateways, redis) = tokio::join!(gateways, redis);
+        RegionStatus {
+            side,
+            region: config.region(side).name.clone(),
+            gateways,
+            redis,
+        }
+    };
+    let canary = async {
+        let active = config.redis.self_managed_addresses(Side::Active).first();
+        let passive = config.redis.self_managed_addresses(Side::Passive).first();
+        match (active, passive) {
+            (Some(a), Some(p)) => {
+                redis_probe::canary(a, p, &probes.redis, Duration::from_secs(1)).await
+            }
+            _ => redis_probe::CanaryProbe {
+                error: Some("no self-managed Redis addresses to place a canary on".into()),
+                ..Default::default()
+            },
+        }
+    };
+    let names = async {
+        tokio::join!(
+            dns::resolve(&probes.resolver, &config.dns.redis_cname),
+            dns::resolve(&probes.resolver, &config.dns.global_name)
+        )
+    };
+    let (active, passive, canary, (redis_name, global_name)) =
+        tokio::join!(region(Side::Active), region(Side::Passive), canary, names);
+    let dns = DnsStatus {
+        redis_points_to: side_of(&redis_name, |side| {
+            hosts(config.redis.self_managed_addresses(side))
+        }),
+        global_points_to: side_of(&global_name, |side| {
+            hosts(config.gateway.endpoints.of(side))
+        }),
+        redis: redis_name,
+        global: global_name,
+    };
+    let mut status = Status {
+        project: config.project.clone(),
+        taken_at_ms,
+        duration_ms: 0,
+        regions: vec![active, passive],
+        canary,
+        dns,
+        verdict: verdict::Verdict::default(),
+    };
+    status.verdict = verdict::judge(config, &status);
+    status.duration_ms = started.elapsed().as_millis() as u64;
+    status
+}
+
+/// IP addresses named in `host:port` or `scheme://host:port` strings.
+fn hosts(list: &[String]) -> Vec<IpAddr> {
+    list.iter()
+        .filter_map(|s| {
+            let s = s.split("://").last()?;
+            let host = s
+                .trim_end_matches('/')
+                .rsplit_once(':')
+                .map_or(s, |(h, _)| h);
+            host.parse().ok()
+        })
+        .collect()
+}
+
+/// The side whose addresses contain every address the name resolved to.
+fn side_of(r: &Resolution, addresses: impl Fn(Side) -> Vec<IpAddr>) -> Option<Side> {
+    if r.addresses.is_empty() {
+        return None;
+    }
+    Side::BOTH.into_iter().find(|side| {
+        let known = addresses(*side);
+        r.addresses.iter().all(|a| known.contains(a))
+    })
+}

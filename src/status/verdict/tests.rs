@@ -1,0 +1,195 @@
+use super::*;
+use crate::config;
+use crate::probes::dns::Resolution;
+use crate::probes::gateway::GatewayProbe;
+use crate::probes::redis::{CanaryProbe, RedisProbe};
+use crate::status::{DnsStatus, RegionStatus};
+
+fn config() -> Config {
+    config::parse("t.toml", include_str!("../../../examples/local.toml"))
+        .unwrap()
+        .config
+}
+
+fn gateway(url: &str) -> GatewayProbe {
+    GatewayProbe {
+        url: url.into(),
+        reachable: true,
+        hello: Some("pass".into()),
+        redis: Some("pass".into()),
+        ready: true,
+        ..Default::default()
+    }
+}
+
+fn redis_primary(addr: &str) -> RedisProbe {
+    RedisProbe {
+        addr: addr.into(),
+        reachable: true,
+        role: Some("master".into()),
+        offset: Some(100),
+        replicas: Some(2),
+        ..Default::default()
+    }
+}
+
+fn redis_replica(addr: &str, of: &str) -> RedisProbe {
+    RedisProbe {
+        addr: addr.into(),
+        reachable: true,
+        role: Some("slave".into()),
+        primary: Some(of.into()),
+        link_up: Some(true),
+        last_io_secs: Some(0),
+        offset: Some(100),
+        ..Default::default()
+    }
+}
+
+fn resolved(name: &str) -> Resolution {
+    Resolution {
+        name: name.into(),
+        addresses: vec!["127.0.1.10".parse().unwrap()],
+        ..Default::default()
+    }
+}
+
+/// A status in which everything is as it should be.
+fn healthy() -> Status {
+    Status {
+        project: "local".into(),
+        taken_at_ms: 0,
+        duration_ms: 1,
+        regions: vec![
+            RegionStatus {
+                side: Side::Active,
+                region: "us-east-1".into(),
+                gateways: vec![gateway("http://127.0.1.21:8080")],
+                redis: vec![redis_primary("127.0.1.10:6379")],
+            },
+            RegionStatus {
+                side: Side::Passive,
+                region: "us-west-2".into(),
+                gateways: vec![
+                    gateway("http://127.0.2.21:8080"),
+                    gateway("http://127.0.2.22:8080"),
+                ],
+                redis: vec![redis_replica("127.0.2.10:6379", "127.0.1.10:6379")],
+            },
+        ],
+        canary: CanaryProbe {
+            written_ms: Some(1000),
+            passive_ms: Some(1000),
+            age_ms: Some(3),
+            error: None,
+        },
+        dns: DnsStatus {
+            redis: resolved("redis.tyk-dr.internal"),
+            redis_points_to: Some(Side::Active),
+            global: resolved("api.tyk-dr.test"),
+            global_points_to: Some(Side::Active),
+        },
+        verdict: Verdict::default(),
+    }
+}
+
+fn reasons(s: &Status) -> Vec<String> {
+    judge(&config(), s).reasons
+}
+
+#[test]
+fn healthy_pair_is_ready() {
+    let v = judge(&config(), &healthy());
+    assert!(v.ready, "{v:?}");
+    assert!(v.notes.is_empty(), "{v:?}");
+}
+
+#[test]
+fn broken_replication_link_is_named() {
+    let mut s = healthy();
+    s.regions[1].redis[0].link_up = Some(false);
+    s.regions[1].redis[0].last_io_secs = Some(42);
+    assert_eq!(
+        reasons(&s),
+        ["passive Redis 127.0.2.10:6379 has lost its replication link from 127.0.1.10:6379, last contact 42 s ago"]
+    );
+}
+
+#[test]
+fn stale_canary_exceeds_rpo() {
+    let mut s = healthy();
+    s.canary.age_ms = Some(4_200);
+    let r = reasons(&s);
+    assert_eq!(r.len(), 1);
+    assert!(
+        r[0].starts_with("the passive side's canary is 4.2 s old, above max_rpo 1.0 s"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn unreachable_passive_redis_and_gateways_are_each_reported() {
+    let mut s = healthy();
+    s.regions[1].redis[0] = RedisProbe {
+        addr: "127.0.2.10:6379".into(),
+        error: Some("Connection refused".into()),
+        ..Default::default()
+    };
+    for g in &mut s.regions[1].gateways {
+        g.ready = false;
+        g.reachable = false;
+        g.error = Some("Connection refused".into());
+    }
+    let r = reasons(&s);
+    assert_eq!(r.len(), 2, "{r:?}");
+    assert!(r[0].contains("http://127.0.2.21:8080: Connection refused; http://127.0.2.22:8080: Connection refused"), "{r:?}");
+    assert_eq!(
+        r[1],
+        "passive Redis primary 127.0.2.10:6379 is unreachable: Connection refused"
+    );
+}
+
+#[test]
+fn one_ready_passive_gateway_is_enough() {
+    let mut s = healthy();
+    s.regions[1].gateways[0].ready = false;
+    s.regions[1].gateways[0].reasons = vec!["redis unreachable".into()];
+    assert!(judge(&config(), &s).ready);
+}
+
+#[test]
+fn already_promoted_passive_is_not_ready() {
+    let mut s = healthy();
+    s.regions[1].redis[0] = redis_primary("127.0.2.10:6379");
+    assert!(reasons(&s)[0].contains("is already a primary"));
+}
+
+#[test]
+fn replicating_from_the_wrong_primary_is_not_ready() {
+    let mut s = healthy();
+    s.regions[1].redis[0].primary = Some("127.0.9.9:6379".into());
+    assert!(reasons(&s)[0].contains("not from the active primary 127.0.1.10:6379"));
+}
+
+#[test]
+fn unresolvable_names_are_not_ready_and_active_trouble_is_a_note() {
+    let mut s = healthy();
+    s.dns.global.error = Some("no record found".into());
+    s.regions[0].gateways[0].ready = false;
+    let v = judge(&config(), &s);
+    assert_eq!(
+        v.reasons,
+        ["the global name api.tyk-dr.test does not resolve: no record found"]
+    );
+    assert_eq!(
+        v.notes,
+        ["no active gateway is ready: consider `tyk-dr failover`"]
+    );
+}
+
+#[test]
+fn human_durations() {
+    assert_eq!(human_ms(850), "850 ms");
+    assert_eq!(human_ms(4_200), "4.2 s");
+    assert_eq!(human_ms(600_000), "10 min");
+}
