@@ -46,7 +46,10 @@ pub(crate) fn add(ctx: &Ctx, f: &mut Fragment) {
         json!({ "Fn::Not": [{ "Fn::Equals": [r("CertificateArn"), ""] }] }),
     );
 
-    let mut secrets: Vec<Value> = vec![secret_arn(&gateway_config::api_secret_name(cfg))];
+    let mut secrets: Vec<Value> = vec![
+        secret_arn(&gateway_config::api_secret_name(cfg)),
+        secret_arn(&gateway_config::node_secret_name(cfg)),
+    ];
     if cfg.redis.auth {
         secrets.push(secret_arn(&cfg.redis.auth_token_secret));
     }

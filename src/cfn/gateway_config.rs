@@ -4,7 +4,7 @@
 //!
 //! Secrets are not in the rendered file (so not in any template): at boot the start script
 //! reads them from Secrets Manager and writes the complete file to tmpfs, prepending the
-//! top-level `secret` and appending `password` to the `[redis]` table, which is therefore
+//! top-level `secret` and `node_secret` and appending `password` to the `[redis]` table, which is therefore
 //! always the last table here.
 
 use crate::config::{Config, Side};
@@ -24,6 +24,12 @@ pub const FENCE_FILE: &str = "/var/lib/tyk-dr-gateway/fenced";
 /// (`<project>/gateway-api-secret`; the config has no field for it yet).
 pub fn api_secret_name(cfg: &Config) -> String {
     format!("{}/gateway-api-secret", cfg.project)
+}
+
+/// Secrets Manager secret holding the key that signs cluster notifications (`node_secret`),
+/// by convention (`<project>/gateway-node-secret`); without it the gateway ignores them all.
+pub fn node_secret_name(cfg: &Config) -> String {
+    format!("{}/gateway-node-secret", cfg.project)
 }
 
 /// A TOML basic string (JSON string escaping is valid TOML).

@@ -279,6 +279,7 @@ fn no_secret_value_ever_reaches_a_template() {
         // Secrets are read at boot by name; nothing looks like an inline password assignment.
         assert!(!text.contains("password = \\\""), "{}", t.file_name);
         assert!(!text.contains("secret = \\\""), "{}", t.file_name);
+        assert!(!text.contains("node_secret = \\\""), "{}", t.file_name);
         assert!(!text.contains("requirepass"));
     }
     let ud = userdata::gateway(&c, Side::Active);
@@ -558,7 +559,7 @@ fn gateway_config_is_valid_toml_with_known_keys_and_takes_the_boot_secrets() {
     let c = cfg(FULL);
     let base = super::gateway_config::render(&c, Side::Passive);
     // What the start script writes at boot: `secret` first, `password` appended to [redis].
-    let full = format!("secret = \"s\"\n{base}password = \"p\"\n");
+    let full = format!("secret = \"s\"\nnode_secret = \"n\"\n{base}password = \"p\"\n");
     let v: toml::Table = toml::from_str(&full).expect("valid TOML");
     // Keys the gateway accepts (gateway/src/config.rs denies unknown fields).
     let top = [
@@ -568,6 +569,7 @@ fn gateway_config_is_valid_toml_with_known_keys_and_takes_the_boot_secrets() {
         "ready_path",
         "fence_file",
         "secret",
+        "node_secret",
         "redis",
     ];
     for k in v.keys() {

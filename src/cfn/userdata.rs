@@ -46,8 +46,9 @@ pub fn artifact_url_word(cfg: &Config) -> String {
 pub fn gateway(cfg: &Config, side: Side) -> String {
     let region = &cfg.region(side).name;
     let mut secrets = format!(
-        "GATEWAY_SECRET=$(secret {})\n",
-        sh_quote(&gateway_config::api_secret_name(cfg))
+        "GATEWAY_SECRET=$(secret {})\nNODE_SECRET=$(secret {})\n",
+        sh_quote(&gateway_config::api_secret_name(cfg)),
+        sh_quote(&gateway_config::node_secret_name(cfg))
     );
     let mut password = String::new();
     if cfg.redis.auth {
@@ -87,6 +88,7 @@ toml_str() {{ printf '"%s"' "$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\
 {secrets}umask 077
 {{
   printf 'secret = %s\n' "$(toml_str "$GATEWAY_SECRET")"
+  printf 'node_secret = %s\n' "$(toml_str "$NODE_SECRET")"
   cat {BASE_CONFIG_PATH}
 {password}}} > {RUNTIME_CONFIG_PATH}
 exec /usr/local/bin/tyk-dr-gateway --config {RUNTIME_CONFIG_PATH}
