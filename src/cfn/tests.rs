@@ -587,3 +587,30 @@ fn gateway_config_is_valid_toml_with_known_keys_and_takes_the_boot_secrets() {
     assert_eq!(v["region"].as_str(), Some("eu-central-1"));
     assert_eq!(v["secret"].as_str(), Some("s"));
 }
+
+#[test]
+fn self_managed_redis_record_points_at_the_sides_first_server() {
+    let mut c = cfg(FULL);
+    c.redis.backend = crate::config::RedisBackend::SelfManaged;
+    c.redis.self_managed = Some(crate::config::SelfManagedRedis {
+        active: vec!["10.40.128.50:6379".into(), "10.40.144.50:6379".into()],
+        passive: vec!["redis-b.example.internal:6379".into()],
+        sentinels: vec![],
+        master_name: "tyk".into(),
+    });
+    let ts = generate(&c);
+    let rec = |t: &Template| t.body["Resources"]["RedisRecord"]["Properties"].clone();
+    let (a, p) = (rec(&ts[0]), rec(&ts[1]));
+    assert_eq!(
+        (a["Type"].as_str(), a["ResourceRecords"][0].as_str()),
+        (Some("A"), Some("10.40.128.50"))
+    );
+    assert_eq!(
+        (p["Type"].as_str(), p["ResourceRecords"][0].as_str()),
+        (Some("CNAME"), Some("redis-b.example.internal"))
+    );
+    for t in &ts[..2] {
+        assert!(t.body["Resources"].get("RedisSecurityGroup").is_none());
+        assert!(t.body["Outputs"].get("RedisPrimaryEndpoint").is_none());
+    }
+}
