@@ -62,7 +62,9 @@ pub fn normalize_name(name: &str) -> String {
     while i < bytes.len() {
         if bytes[i] == b'\\'
             && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b))
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
         {
             let code = (bytes[i + 1] - b'0') as u32 * 64
                 + (bytes[i + 2] - b'0') as u32 * 8
@@ -207,7 +209,13 @@ pub struct HealthCheck {
 
 impl HealthCheck {
     /// An HTTP health check on `ip:port` + `path`, for tests and the local environment.
-    pub fn http(ip: IpAddr, port: u16, path: &str, interval_s: u64, failure_threshold: u32) -> Self {
+    pub fn http(
+        ip: IpAddr,
+        port: u16,
+        path: &str,
+        interval_s: u64,
+        failure_threshold: u32,
+    ) -> Self {
         HealthCheck {
             id: String::new(),
             protocol: HealthCheckProtocol::Http,
@@ -309,9 +317,16 @@ impl Route53 {
                     .start_record_type(rtype)
                     .set_start_record_identifier(ident);
             }
-            let out = req.send().await.map_err(api_err("ListResourceRecordSets"))?;
+            let out = req
+                .send()
+                .await
+                .map_err(api_err("ListResourceRecordSets"))?;
             records.extend(out.resource_record_sets().iter().map(record_from_sdk));
-            match (out.is_truncated(), out.next_record_name(), out.next_record_type()) {
+            match (
+                out.is_truncated(),
+                out.next_record_name(),
+                out.next_record_type(),
+            ) {
                 (true, Some(name), Some(rtype)) => {
                     start = Some((
                         name.to_owned(),
@@ -322,7 +337,9 @@ impl Route53 {
                 _ => return Ok(records),
             }
         }
-        Err(Error::Unexpected("ListResourceRecordSets: too many pages".into()))
+        Err(Error::Unexpected(
+            "ListResourceRecordSets: too many pages".into(),
+        ))
     }
 
     /// Fetches one health check's configuration.

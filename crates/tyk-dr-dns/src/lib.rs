@@ -62,10 +62,12 @@ impl Default for Config {
 impl Config {
     /// Probe timing derived from the flags.
     pub fn probe_timing(&self) -> health::ProbeTiming {
-        let timeout = self.health_timeout.unwrap_or(match self.health_interval_override {
-            Some(i) => (i * 2).max(Duration::from_millis(200)),
-            None => Duration::from_secs(2),
-        });
+        let timeout = self
+            .health_timeout
+            .unwrap_or(match self.health_interval_override {
+                Some(i) => (i * 2).max(Duration::from_millis(200)),
+                None => Duration::from_secs(2),
+            });
         health::ProbeTiming {
             interval_override: self.health_interval_override,
             timeout,
@@ -161,7 +163,9 @@ async fn bind(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), Error> {
             Err(e) => last = Some(e),
         }
     }
-    Err(err(last.unwrap_or_else(|| std::io::Error::other("bind failed"))))
+    Err(err(
+        last.unwrap_or_else(|| std::io::Error::other("bind failed"))
+    ))
 }
 
 /// Starts the DNS server: loads the zones once, then serves UDP and TCP and keeps refreshing.

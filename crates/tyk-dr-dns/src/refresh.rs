@@ -190,7 +190,10 @@ fn log_changes(previous: Option<&Snapshot>, current: &Snapshot) {
     let mut lines = Vec::new();
     for (id, (zone, records)) in current {
         let Some((_, old)) = previous.get(id) else {
-            lines.push(format!("zone added: {} ({id}, private={})", zone.name, zone.private));
+            lines.push(format!(
+                "zone added: {} ({id}, private={})",
+                zone.name, zone.private
+            ));
             continue;
         };
         let old: BTreeMap<_, _> = old.iter().map(|r| (key(r), r)).collect();
@@ -218,6 +221,9 @@ fn log_changes(previous: Option<&Snapshot>, current: &Snapshot) {
         info!("{line}");
     }
     if total > MAX_CHANGE_LINES {
-        info!(more = total - MAX_CHANGE_LINES, "further record changes not logged");
+        info!(
+            more = total - MAX_CHANGE_LINES,
+            "further record changes not logged"
+        );
     }
 }

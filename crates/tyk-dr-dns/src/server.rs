@@ -37,8 +37,8 @@ impl RequestHandler for Handler {
         mut response_handle: R,
     ) -> ResponseInfo {
         let builder = MessageResponseBuilder::from_message_request(request);
-        let unsupported = request.op_code() != OpCode::Query
-            || request.message_type() != MessageType::Query;
+        let unsupported =
+            request.op_code() != OpCode::Query || request.message_type() != MessageType::Query;
         let info = match request.request_info() {
             Ok(info) if !unsupported => info,
             Ok(_) => {
@@ -58,10 +58,7 @@ impl RequestHandler for Handler {
         };
         let qname = Name::from(info.query.name().clone());
         let qtype = info.query.query_type();
-        if matches!(
-            qtype,
-            RecordType::ANY | RecordType::AXFR | RecordType::IXFR
-        ) {
+        if matches!(qtype, RecordType::ANY | RecordType::AXFR | RecordType::IXFR) {
             let msg = builder.error_msg(request.header(), ResponseCode::NotImp);
             return response_handle
                 .send_response(msg)

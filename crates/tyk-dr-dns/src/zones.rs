@@ -72,7 +72,7 @@ pub struct ServedZone {
 /// What one lookup in one zone found.
 enum Found {
     Records(Vec<Record>),
-    Cname(Record, String),
+    Cname(Box<Record>, String),
     NoData,
     NxDomain,
 }
@@ -177,7 +177,7 @@ impl ZoneTable {
                     break;
                 }
                 Found::Cname(record, target) => {
-                    answers.push(record);
+                    answers.push(*record);
                     if qtype == RecordType::CNAME || !visited.insert(name.clone()) {
                         break;
                     }
@@ -215,7 +215,13 @@ impl ZoneTable {
     }
 
     /// Records of one (name, type) after routing, following aliases; used for alias targets.
-    fn rrset(&self, name: &str, qtype: RecordType, health: &dyn Health, depth: usize) -> Vec<RData> {
+    fn rrset(
+        &self,
+        name: &str,
+        qtype: RecordType,
+        health: &dyn Health,
+        depth: usize,
+    ) -> Vec<RData> {
         if depth > MAX_CHAIN {
             return Vec::new();
         }
@@ -406,7 +412,7 @@ impl ServedZone {
                         let target_s = normalize(&target.0);
                         let record =
                             Record::from_rdata(owner.clone(), ttl, RData::CNAME(target.clone()));
-                        return Found::Cname(record, target_s);
+                        return Found::Cname(Box::new(record), target_s);
                     }
                 }
             }
@@ -450,7 +456,12 @@ impl ServedZone {
 /// - multivalue: every healthy set (all if none), at most eight.
 /// - other policies (latency, geo...): the first healthy set by set identifier.
 fn select<'a>(candidates: &'a [Candidate], health: &dyn Health) -> Vec<&'a Candidate> {
-    let ok = |c: &Candidate| c.set.health_check_id.as_deref().is_none_or(|id| health.healthy(id));
+    let ok = |c: &Candidate| {
+        c.set
+            .health_check_id
+            .as_deref()
+            .is_none_or(|id| health.healthy(id))
+    };
     if candidates.len() == 1 && candidates[0].set.set_identifier.is_none() {
         return vec![&candidates[0]];
     }
@@ -516,7 +527,9 @@ pub fn parse_rdata(rtype: RecordType, value: &str) -> Result<RData, String> {
             .map_err(|e| e.to_string())
     };
     let num = |s: Option<&str>| -> Result<u32, String> {
-        s.ok_or("missing field")?.parse::<u32>().map_err(|e| e.to_string())
+        s.ok_or("missing field")?
+            .parse::<u32>()
+            .map_err(|e| e.to_string())
     };
     let value = value.trim();
     Ok(match rtype {
@@ -685,9 +698,15 @@ mod tests {
         let a = q(&t, "www.example.com.", RecordType::A, &all_ok);
         assert_eq!(values(&a), ["10.0.0.1"]);
         let primary_down = |id: &str| id != "p";
-        assert_eq!(values(&q(&t, "www.example.com.", RecordType::A, &primary_down)), ["10.0.0.2"]);
+        assert_eq!(
+            values(&q(&t, "www.example.com.", RecordType::A, &primary_down)),
+            ["10.0.0.2"]
+        );
         let both_down = |_: &str| false;
-        assert_eq!(values(&q(&t, "www.example.com.", RecordType::A, &both_down)), ["10.0.0.1"]);
+        assert_eq!(
+            values(&q(&t, "www.example.com.", RecordType::A, &both_down)),
+            ["10.0.0.1"]
+        );
     }
 
     #[test]
@@ -698,10 +717,20 @@ mod tests {
             health_check_id: Some(id.into()),
             ..RecordSet::simple("w.example.com", "A", 5, &[v])
         };
-        let t = table(vec![w("a", 10, "10.0.0.1"), w("b", 200, "10.0.0.2"), w("c", 0, "10.0.0.3")]);
-        assert_eq!(values(&q(&t, "w.example.com.", RecordType::A, &all_ok)), ["10.0.0.2"]);
+        let t = table(vec![
+            w("a", 10, "10.0.0.1"),
+            w("b", 200, "10.0.0.2"),
+            w("c", 0, "10.0.0.3"),
+        ]);
+        assert_eq!(
+            values(&q(&t, "w.example.com.", RecordType::A, &all_ok)),
+            ["10.0.0.2"]
+        );
         let b_down = |id: &str| id != "b";
-        assert_eq!(values(&q(&t, "w.example.com.", RecordType::A, &b_down)), ["10.0.0.1"]);
+        assert_eq!(
+            values(&q(&t, "w.example.com.", RecordType::A, &b_down)),
+            ["10.0.0.1"]
+        );
     }
 
     #[test]
@@ -728,7 +757,10 @@ mod tests {
         let nx = q(&t, "nope.example.com.", RecordType::A, &all_ok);
         assert_eq!(nx.rcode, ResponseCode::NXDomain);
         assert_eq!(nx.authority[0].record_type(), RecordType::SOA);
-        assert_eq!(q(&t, "example.org.", RecordType::A, &all_ok).rcode, ResponseCode::Refused);
+        assert_eq!(
+            q(&t, "example.org.", RecordType::A, &all_ok).rcode,
+            ResponseCode::Refused
+        );
     }
 
     #[test]
@@ -743,7 +775,10 @@ mod tests {
             }),
             ..RecordSet::simple("alias.example.com", "A", 0, &[])
         };
-        let t = table(vec![alias, RecordSet::simple("target.example.com", "A", 42, &["10.1.1.1"])]);
+        let t = table(vec![
+            alias,
+            RecordSet::simple("target.example.com", "A", 42, &["10.1.1.1"]),
+        ]);
         let a = q(&t, "alias.example.com.", RecordType::A, &all_ok);
         assert_eq!(values(&a), ["10.1.1.1"]);
         assert_eq!(a.answers[0].ttl(), 42);
@@ -765,6 +800,9 @@ mod tests {
             Prefer::Private,
             Duration::from_secs(30),
         );
-        assert_eq!(values(&q(&t, "www.example.com.", RecordType::A, &all_ok)), ["10.0.0.1"]);
+        assert_eq!(
+            values(&q(&t, "www.example.com.", RecordType::A, &all_ok)),
+            ["10.0.0.1"]
+        );
     }
 }
