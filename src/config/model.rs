@@ -449,7 +449,7 @@ pub struct Dns {
     /// TTL of the global record, seconds.
     #[serde(default = "Dns::default_global_ttl")]
     pub global_ttl: u32,
-    /// Private hosted zone associated with both VPCs.
+    /// Private hosted zone name; each region gets its own zone of this name, attached to its VPC.
     #[serde(default = "Dns::default_private_zone")]
     pub private_zone: String,
     /// The CNAME gateways use to reach Redis, inside `private_zone`.

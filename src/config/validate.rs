@@ -472,6 +472,21 @@ fn mongo(c: &Config, out: &mut Vec<Diagnostic>) {
         );
     }
     instance_type(&m.instance_type, base.key("instance_type"), out);
+    if is_graviton(&m.instance_type) {
+        out.push(
+            Diagnostic::error("mongo-arch", base.key("instance_type"), format!("`{}` is an ARM (Graviton) type; MongoDB publishes Debian packages for x86-64 only", m.instance_type))
+                .expected("an x86-64 instance type")
+                .help("use the Intel or AMD equivalent, e.g. `r6i.large` or `r7a.large`"),
+        );
+    }
+}
+
+/// Graviton families carry a `g` after the generation digit (`r6g`, `c7gn`, `m6gd`, `t4g`, `x2gd`).
+fn is_graviton(instance_type: &str) -> bool {
+    let family = instance_type.split('.').next().unwrap_or("");
+    family
+        .find(|c: char| c.is_ascii_digit())
+        .is_some_and(|i| family[i + 1..].contains('g'))
 }
 
 fn is_version(v: &str) -> bool {
