@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use aws_sdk_route53::error::DisplayErrorContext;
+use aws_sdk_route53::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_route53::types as sdk;
 
 /// Upper bound on pages fetched by one listing, so a misbehaving endpoint cannot loop us forever.
@@ -39,10 +39,19 @@ pub enum Error {
 /// Result type of this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-fn api_err<E: std::error::Error + 'static>(operation: &'static str) -> impl FnOnce(E) -> Error {
+fn api_err<E>(operation: &'static str) -> impl FnOnce(E) -> Error
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+{
+    // Service errors carry a code and message; anything else (timeouts, connection refused)
+    // is described by its full source chain.
     move |e| Error::Api {
         operation,
-        message: DisplayErrorContext(e).to_string(),
+        message: match (e.code(), e.message()) {
+            (Some(code), Some(message)) => format!("{code}: {message}"),
+            (Some(code), None) => code.to_owned(),
+            _ => DisplayErrorContext(e).to_string(),
+        },
     }
 }
 
@@ -304,13 +313,24 @@ impl Route53 {
 
     /// Lists every record set of a zone, following `NextRecordName/Type/Identifier` pagination.
     pub async fn list_record_sets(&self, zone_id: &str) -> Result<Vec<RecordSet>> {
+        self.list_record_sets_paged(zone_id, None).await
+    }
+
+    /// [`Route53::list_record_sets`] with an explicit page size (Route 53's default and maximum
+    /// is 300); exists so pagination can be exercised against small zones.
+    pub async fn list_record_sets_paged(
+        &self,
+        zone_id: &str,
+        page_size: Option<u16>,
+    ) -> Result<Vec<RecordSet>> {
         let mut records = Vec::new();
         let mut start: Option<(String, sdk::RrType, Option<String>)> = None;
         for _ in 0..MAX_PAGES {
             let mut req = self
                 .client
                 .list_resource_record_sets()
-                .hosted_zone_id(short_id(zone_id));
+                .hosted_zone_id(short_id(zone_id))
+                .set_max_items(page_size.map(i32::from));
             if let Some((name, rtype, ident)) = start.take() {
                 req = req
                     .start_record_name(name)

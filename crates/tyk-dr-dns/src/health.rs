@@ -5,7 +5,7 @@
 //! itself; that is what makes failover records fail over in the local environment.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -22,13 +22,29 @@ use tyk_dr_aws::route53::{HealthCheck, HealthCheckProtocol};
 /// Route 53 searches the first 5,120 bytes of the body for `*_STR_MATCH` checks.
 const STR_MATCH_BYTES: usize = 5120;
 
-/// How probes are timed.
-#[derive(Debug, Clone, Copy)]
+/// Resolves a health check's FullyQualifiedDomainName from the served zones, if it is there.
+pub type LocalResolver = Arc<dyn Fn(&str) -> Option<IpAddr> + Send + Sync>;
+
+/// How probes are timed, and how target names are resolved.
+#[derive(Clone)]
 pub struct ProbeTiming {
     /// Replaces every health check's RequestInterval (local runs and tests).
     pub interval_override: Option<Duration>,
     /// Time allowed for one probe (connect + response).
     pub timeout: Duration,
+    /// Tried before the system resolver for FQDN targets: in the local environment the
+    /// gateways' names live in the emulator's zones, which only this server answers.
+    pub local_resolver: Option<LocalResolver>,
+}
+
+impl std::fmt::Debug for ProbeTiming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProbeTiming")
+            .field("interval_override", &self.interval_override)
+            .field("timeout", &self.timeout)
+            .field("local_resolver", &self.local_resolver.is_some())
+            .finish()
+    }
 }
 
 struct Prober {
@@ -114,7 +130,7 @@ impl HealthBook {
                 failure_threshold = config.failure_threshold,
                 "probing"
             );
-            let task = tokio::spawn(probe_loop(config.clone(), healthy.clone(), timing));
+            let task = tokio::spawn(probe_loop(config.clone(), healthy.clone(), timing.clone()));
             probers.insert(
                 id,
                 Prober {
@@ -175,7 +191,7 @@ async fn probe_loop(hc: HealthCheck, healthy: Arc<AtomicBool>, timing: ProbeTimi
         let result = if hc.disabled {
             Ok(())
         } else {
-            match tokio::time::timeout(timing.timeout, probe(&hc)).await {
+            match tokio::time::timeout(timing.timeout, probe(&hc, &timing)).await {
                 Ok(r) => r,
                 Err(_) => Err(format!("timed out after {:?}", timing.timeout)),
             }
@@ -201,9 +217,13 @@ async fn probe_loop(hc: HealthCheck, healthy: Arc<AtomicBool>, timing: ProbeTimi
 }
 
 /// One probe: `Ok` when the target passes (TCP connect; HTTP(S) 2xx/3xx; string found).
-async fn probe(hc: &HealthCheck) -> Result<(), String> {
+async fn probe(hc: &HealthCheck, timing: &ProbeTiming) -> Result<(), String> {
     let port = port_of(hc);
-    let addr: SocketAddr = match (hc.ip, &hc.fqdn) {
+    let local = match (&hc.ip, &hc.fqdn, &timing.local_resolver) {
+        (None, Some(host), Some(resolve)) => resolve(host),
+        _ => None,
+    };
+    let addr: SocketAddr = match (hc.ip.or(local), &hc.fqdn) {
         (Some(ip), _) => SocketAddr::new(ip, port),
         (None, Some(host)) => tokio::net::lookup_host((host.as_str(), port))
             .await

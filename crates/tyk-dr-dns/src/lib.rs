@@ -71,6 +71,7 @@ impl Config {
         health::ProbeTiming {
             interval_override: self.health_interval_override,
             timeout,
+            local_resolver: None,
         }
     }
 }

@@ -6,6 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::net::IpAddr;
+
+use hickory_proto::rr::{Name, RData, RecordType};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
@@ -141,12 +144,38 @@ impl Refresher {
                 warn!(health_check = %id, "record references an unknown health check; counted healthy");
             }
         }
-        self.shared
-            .health
-            .reconcile(checks, self.config.probe_timing());
+        let mut timing = self.config.probe_timing();
+        timing.local_resolver = Some(local_resolver(&self.shared));
+        self.shared.health.reconcile(checks, timing);
         self.health_ids = wanted;
         self.health_fetched = Some(Instant::now());
     }
+}
+
+/// Resolves names from the served zones (A first, then AAAA), following CNAMEs and routing.
+///
+/// Holds a weak reference: the probers live inside `Shared`, so a strong one would be a cycle.
+fn local_resolver(shared: &Arc<Shared>) -> crate::health::LocalResolver {
+    let weak = Arc::downgrade(shared);
+    Arc::new(move |host: &str| {
+        let shared = weak.upgrade()?;
+        let name = Name::from_ascii(host).ok()?;
+        let table = shared.table.load();
+        let health = |id: &str| shared.health.healthy(id);
+        [RecordType::A, RecordType::AAAA]
+            .into_iter()
+            .find_map(|qtype| {
+                table
+                    .answer(&name, qtype, &health)
+                    .answers
+                    .iter()
+                    .find_map(|r| match r.data() {
+                        RData::A(a) => Some(IpAddr::V4(a.0)),
+                        RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+                        _ => None,
+                    })
+            })
+    })
 }
 
 fn key(r: &RecordSet) -> (String, String, String) {

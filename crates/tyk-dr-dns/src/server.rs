@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use hickory_proto::op::{Header, MessageType, OpCode, ResponseCode};
+use hickory_proto::op::{Edns, Header, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 use hickory_server::authority::MessageResponseBuilder;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
@@ -36,7 +36,15 @@ impl RequestHandler for Handler {
         request: &Request,
         mut response_handle: R,
     ) -> ResponseInfo {
-        let builder = MessageResponseBuilder::from_message_request(request);
+        let mut builder = MessageResponseBuilder::from_message_request(request);
+        if let Some(req_edns) = request.edns() {
+            // Answer EDNS with EDNS so UDP answers may exceed 512 bytes (capped at the
+            // 1232-byte size that avoids IP fragmentation).
+            let mut edns = Edns::new();
+            edns.set_max_payload(req_edns.max_payload().clamp(512, 1232));
+            edns.set_version(0);
+            builder.edns(edns);
+        }
         let unsupported =
             request.op_code() != OpCode::Query || request.message_type() != MessageType::Query;
         let info = match request.request_info() {

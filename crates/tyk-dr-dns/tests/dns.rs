@@ -428,3 +428,43 @@ async fn binary_serves_from_endpoint_flag() {
     );
     drop(guard);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fqdn_health_check_target_resolved_from_served_zones() {
+    let moto = Moto::start().await;
+    let r53 = moto.route53().await;
+    let private = zone(&r53, "tyk-dr.internal", true).await;
+    let primary = HealthTarget::start().await;
+    // The primary's health check names its target only by FQDN, which exists only in a
+    // private zone this server serves.
+    r53.upsert_record(
+        &private.id,
+        &RecordSet::simple("gw-a.tyk-dr.internal", "A", 1, &["127.0.0.1"]),
+    )
+    .await
+    .unwrap();
+    let mut hc = HealthCheck::http(primary.ip(), primary.addr.port(), "/hello", 10, 2);
+    hc.ip = None;
+    hc.fqdn = Some("gw-a.tyk-dr.internal".into());
+    let hc_id = r53.create_health_check(&hc).await.unwrap();
+    for (role, value, hc) in [
+        (Failover::Primary, "127.0.1.10", Some(hc_id)),
+        (Failover::Secondary, "127.0.2.10", None),
+    ] {
+        let rs = RecordSet {
+            set_identifier: Some(format!("{role:?}")),
+            failover: Some(role),
+            health_check_id: hc,
+            ..RecordSet::simple("redis.tyk-dr.internal", "A", 1, &[value])
+        };
+        r53.upsert_record(&private.id, &rs).await.unwrap();
+    }
+    let dns = serve(r53.clone(), config()).await.expect("serve");
+    let addr = dns.local_addr();
+    wait_for_a(addr, "redis.tyk-dr.internal.", "127.0.1.10", false).await;
+    primary.set_status(500);
+    wait_for_a(addr, "redis.tyk-dr.internal.", "127.0.2.10", false).await;
+    primary.set_status(302);
+    wait_for_a(addr, "redis.tyk-dr.internal.", "127.0.1.10", false).await;
+    dns.shutdown().await;
+}
