@@ -232,7 +232,8 @@ impl ZoneTable {
             return Vec::new();
         };
         let mut out = Vec::new();
-        for c in select(&group.candidates, health) {
+        let ok = |c: &Candidate| self.candidate_ok(c, qtype, health, depth);
+        for c in select(&group.candidates, &ok) {
             match &c.set.alias_target {
                 Some(a) => out.extend(self.rrset(&a.dns_name, qtype, health, depth + 1)),
                 None => out.extend(c.rdata.iter().cloned()),
@@ -246,8 +247,47 @@ impl ZoneTable {
         self.zone_for(name)
             .and_then(|z| z.names.get(name))
             .and_then(|g| g.get(&qtype))
-            .and_then(|g| select(&g.candidates, health).first().map(|c| c.ttl))
+            .and_then(|g| {
+                let ok = |c: &Candidate| self.candidate_ok(c, qtype, health, 0);
+                select(&g.candidates, &ok).first().map(|c| c.ttl)
+            })
             .unwrap_or(60)
+    }
+
+    /// Whether a record set may be answered: its own health check (if any) is healthy and, for
+    /// an alias with EvaluateTargetHealth, its target has at least one answerable record set.
+    fn candidate_ok(
+        &self,
+        c: &Candidate,
+        qtype: RecordType,
+        health: &dyn Health,
+        depth: usize,
+    ) -> bool {
+        if let Some(id) = &c.set.health_check_id {
+            if !health.healthy(id) {
+                return false;
+            }
+        }
+        match &c.set.alias_target {
+            Some(a) if a.evaluate_target_health && depth < MAX_CHAIN => {
+                let Some(groups) = self
+                    .zone_for(&a.dns_name)
+                    .and_then(|z| z.names.get(&a.dns_name))
+                else {
+                    // A target outside our zones (ELB, CloudFront...) cannot be evaluated here.
+                    return self.zone_for(&a.dns_name).is_none();
+                };
+                groups
+                    .get(&qtype)
+                    .or_else(|| groups.get(&RecordType::CNAME))
+                    .is_some_and(|g| {
+                        g.candidates
+                            .iter()
+                            .any(|t| self.candidate_ok(t, qtype, health, depth + 1))
+                    })
+            }
+            _ => true,
+        }
     }
 
     /// The preference this table was built with.
@@ -399,7 +439,8 @@ impl ServedZone {
         };
         if qtype != RecordType::CNAME {
             if let Some(group) = groups.get(&RecordType::CNAME) {
-                let chosen = select(&group.candidates, health);
+                let ok = |c: &Candidate| table.candidate_ok(c, RecordType::CNAME, health, depth);
+                let chosen = select(&group.candidates, &ok);
                 if let Some(c) = chosen.first() {
                     let (rdata, ttl) = match &c.set.alias_target {
                         Some(a) => (
@@ -424,7 +465,8 @@ impl ServedZone {
             return Found::NoData;
         };
         let mut records = Vec::new();
-        for c in select(&group.candidates, health) {
+        let ok = |c: &Candidate| table.candidate_ok(c, qtype, health, depth);
+        for c in select(&group.candidates, &ok) {
             match &c.set.alias_target {
                 Some(a) => {
                     let ttl = table.rrset_ttl(&a.dns_name, qtype, health);
@@ -455,13 +497,7 @@ impl ServedZone {
 ///   the smallest set identifier (deterministic instead of Route 53's random draw).
 /// - multivalue: every healthy set (all if none), at most eight.
 /// - other policies (latency, geo...): the first healthy set by set identifier.
-fn select<'a>(candidates: &'a [Candidate], health: &dyn Health) -> Vec<&'a Candidate> {
-    let ok = |c: &Candidate| {
-        c.set
-            .health_check_id
-            .as_deref()
-            .is_none_or(|id| health.healthy(id))
-    };
+fn select<'a>(candidates: &'a [Candidate], ok: &dyn Fn(&Candidate) -> bool) -> Vec<&'a Candidate> {
     if candidates.len() == 1 && candidates[0].set.set_identifier.is_none() {
         return vec![&candidates[0]];
     }
@@ -782,6 +818,41 @@ mod tests {
         let a = q(&t, "alias.example.com.", RecordType::A, &all_ok);
         assert_eq!(values(&a), ["10.1.1.1"]);
         assert_eq!(a.answers[0].ttl(), 42);
+    }
+
+    #[test]
+    fn alias_failover_evaluates_target_health() {
+        let alias = |role: Failover, target: &str| RecordSet {
+            ttl: None,
+            values: vec![],
+            set_identifier: Some(format!("{role:?}")),
+            failover: Some(role),
+            alias_target: Some(tyk_dr_aws::route53::AliasTarget {
+                hosted_zone_id: "Z1".into(),
+                dns_name: target.into(),
+                evaluate_target_health: true,
+            }),
+            ..RecordSet::simple("api.example.com", "A", 0, &[])
+        };
+        let target = |name: &str, hc: &str, v: &str| RecordSet {
+            health_check_id: Some(hc.into()),
+            ..RecordSet::simple(name, "A", 3, &[v])
+        };
+        let t = table(vec![
+            alias(Failover::Primary, "a.example.com."),
+            alias(Failover::Secondary, "b.example.com."),
+            target("a.example.com", "hc-a", "10.0.0.1"),
+            target("b.example.com", "hc-b", "10.0.0.2"),
+        ]);
+        assert_eq!(
+            values(&q(&t, "api.example.com.", RecordType::A, &all_ok)),
+            ["10.0.0.1"]
+        );
+        let a_down = |id: &str| id != "hc-a";
+        assert_eq!(
+            values(&q(&t, "api.example.com.", RecordType::A, &a_down)),
+            ["10.0.0.2"]
+        );
     }
 
     #[test]
