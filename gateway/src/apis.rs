@@ -25,8 +25,8 @@ pub struct ApiRoute {
     pub auth_header: HeaderName,
     /// Query parameter carrying the token, when enabled.
     pub auth_param: Option<String>,
-    /// Limiter key of `global_rate_limit`.
-    pub global_key: String,
+    /// Request counters by status, cached so the hot path does not build label sets.
+    pub counters: crate::metrics::RouteCounters,
 }
 
 /// The routing table; replaced as a whole on reload.
@@ -66,7 +66,7 @@ fn build(def: ApiDefinition, source: PathBuf) -> Result<ApiRoute, DefinitionErro
         authority,
         base_path: uri.path().to_string(),
         auth_param: def.auth_param().map(str::to_string),
-        global_key: format!("rate-limit-global-{}", def.api_id),
+        counters: Default::default(),
         auth_header,
         def,
         source,

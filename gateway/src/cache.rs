@@ -33,8 +33,8 @@ pub enum Lookup {
 
 /// The session cache.
 pub struct SessionCache {
-    shards: Vec<RwLock<HashMap<String, Cached>>>,
-    hasher: std::collections::hash_map::RandomState,
+    shards: Vec<RwLock<HashMap<String, Cached, foldhash::fast::RandomState>>>,
+    hasher: foldhash::fast::RandomState,
     ttl: Duration,
     stale_max: Duration,
     per_shard_max: usize,
@@ -44,7 +44,9 @@ impl SessionCache {
     /// A cache with the given freshness, outage grace and capacity.
     pub fn new(ttl: Duration, stale_max: Duration, max_entries: usize) -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| RwLock::new(HashMap::default()))
+                .collect(),
             hasher: Default::default(),
             ttl,
             stale_max,
@@ -52,7 +54,7 @@ impl SessionCache {
         }
     }
 
-    fn shard(&self, key: &str) -> &RwLock<HashMap<String, Cached>> {
+    fn shard(&self, key: &str) -> &RwLock<HashMap<String, Cached, foldhash::fast::RandomState>> {
         &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS]
     }
 

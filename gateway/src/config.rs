@@ -53,6 +53,9 @@ pub struct Config {
     /// Optional file whose presence means "fenced"; persists fencing across restarts.
     #[serde(default)]
     pub fence_file: Option<PathBuf>,
+    /// Worker threads, each with its own runtime, listener (SO_REUSEPORT) and upstream pool; 0 = one per CPU.
+    #[serde(default)]
+    pub workers: usize,
     /// Largest request head accepted (bytes); larger heads get 431.
     #[serde(default = "d_max_header")]
     pub max_header_bytes: usize,

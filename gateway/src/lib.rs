@@ -42,7 +42,9 @@ pub fn run() -> i32 {
         println!("{}: configuration OK", args.config.display());
         return 0;
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+    // Background work (Redis watcher, limiter sync, pub/sub) runs on this thread's runtime; requests are
+    // served by `workers` threads, each with its own single-threaded runtime and SO_REUSEPORT listener.
+    let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
@@ -54,6 +56,10 @@ pub fn run() -> i32 {
     };
     rt.block_on(async move {
         let listen = settings.listen;
+        let workers = match settings.raw.workers {
+            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            n => n,
+        };
         let state = match state::AppState::new(settings) {
             Ok(s) => s,
             Err(e) => {
@@ -61,19 +67,24 @@ pub fn run() -> i32 {
                 return config::EXIT_CONFIG;
             }
         };
-        let listener = match server::bind(listen).await {
+        let listeners = match server::bind(listen, workers) {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("error: cannot listen on {listen}: {e}");
                 return 69;
             }
         };
-        tracing::info!(%listen, region = %state.settings.raw.region, "tyk-dr-gateway listening");
         server::spawn_background(&state);
-        tokio::select! {
-            _ = server::serve(state, listener) => 0,
-            _ = shutdown_signal() => { tracing::info!("shutting down"); 0 }
+        for (i, l) in listeners.into_iter().enumerate() {
+            if let Err(e) = server::spawn_worker(state.clone(), l, i) {
+                eprintln!("error: cannot start worker thread: {e}");
+                return 71;
+            }
         }
+        tracing::info!(%listen, workers, region = %state.settings.raw.region, "tyk-dr-gateway listening");
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        0
     })
 }
 

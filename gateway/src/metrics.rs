@@ -27,6 +27,10 @@ pub struct NotificationLabels {
     pub outcome: String,
 }
 
+/// Per-route cache of `tyk_gw_requests` counters by status code (read-mostly).
+#[derive(Debug, Default)]
+pub struct RouteCounters(std::sync::RwLock<Vec<(u16, Counter)>>);
+
 /// All metric handles plus their registry.
 pub struct Metrics {
     registry: Registry,
@@ -115,6 +119,33 @@ impl Metrics {
                 code: u32::from(code),
             })
             .inc();
+    }
+
+    /// Count one request for a route, through its counter cache.
+    pub fn route_request(&self, cache: &RouteCounters, api: &str, code: u16) {
+        if let Some((_, c)) = cache
+            .0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|(s, _)| *s == code)
+        {
+            c.inc();
+            return;
+        }
+        let c = self
+            .requests
+            .get_or_create(&RequestLabels {
+                api: api.to_string(),
+                code: u32::from(code),
+            })
+            .clone();
+        c.inc();
+        cache
+            .0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((code, c));
     }
 
     /// Text exposition format.

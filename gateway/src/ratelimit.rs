@@ -67,8 +67,9 @@ pub struct Decision {
 
 /// Local limiter state plus its Redis synchroniser.
 pub struct Limiter {
-    shards: Vec<Mutex<HashMap<String, Entry>>>,
-    hasher: std::collections::hash_map::RandomState,
+    shards: Vec<Mutex<HashMap<String, Entry, foldhash::fast::RandomState>>>,
+    hasher: foldhash::fast::RandomState,
+    rate_prefix: &'static str,
 }
 
 fn now_ms() -> u64 {
@@ -80,20 +81,24 @@ fn now_ms() -> u64 {
 
 impl Default for Limiter {
     fn default() -> Self {
-        Self::new()
+        Self::new("rate-limit-")
     }
 }
 
 impl Limiter {
-    /// An empty limiter.
-    pub fn new() -> Self {
+    /// An empty limiter. Entries are keyed by key hash (or API id); in Redis the rate window lives at
+    /// `{rate_prefix}{id}:{window}` and the quota at `quota-{id}`.
+    pub fn new(rate_prefix: &'static str) -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::default()))
+                .collect(),
             hasher: Default::default(),
+            rate_prefix,
         }
     }
 
-    fn shard(&self, key: &str) -> &Mutex<HashMap<String, Entry>> {
+    fn shard(&self, key: &str) -> &Mutex<HashMap<String, Entry, foldhash::fast::RandomState>> {
         &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS]
     }
 
@@ -107,7 +112,7 @@ impl Limiter {
         f(e)
     }
 
-    /// Count one request against `rate` per `per` seconds under `key` (a `rate-limit-...` name).
+    /// Count one request against `rate` per `per` seconds for `key`.
     pub fn check_rate(&self, key: &str, rate: f64, per: f64) -> Decision {
         self.check_rate_at(key, rate, per, now_ms())
     }
@@ -166,7 +171,7 @@ impl Limiter {
         })
     }
 
-    /// Count one request against a quota of `max` per `renewal_secs` under `key` (a `quota-...` name).
+    /// Count one request against a quota of `max` per `renewal_secs` for `key`.
     pub fn check_quota(&self, key: &str, max: i64, renewal_secs: i64) -> Decision {
         self.with_entry(key, |e| {
             let q = e.quota.get_or_insert_with(Quota::default);
@@ -216,7 +221,7 @@ impl Limiter {
                 if let Some(w) = e.rate.as_mut() {
                     if w.pending > 0 {
                         ops.push(CounterOp::IncrWithExpire {
-                            key: format!("{k}:{}", w.window),
+                            key: format!("{}{k}:{}", self.rate_prefix, w.window),
                             by: w.pending as i64,
                             ttl_ms: (w.per_ms * 2) as i64,
                         });
@@ -231,7 +236,7 @@ impl Limiter {
                 if let Some(q) = e.quota.as_mut() {
                     if q.pending > 0 {
                         ops.push(CounterOp::IncrWithExpire {
-                            key: k.clone(),
+                            key: format!("quota-{k}"),
                             by: q.pending,
                             ttl_ms: q.renewal_ms,
                         });
@@ -241,7 +246,9 @@ impl Limiter {
                         });
                         q.pending = 0;
                     } else if idle < recent {
-                        ops.push(CounterOp::Get { key: k.clone() });
+                        ops.push(CounterOp::Get {
+                            key: format!("quota-{k}"),
+                        });
                         slots.push(Slot::QuotaGet { key: k.clone() });
                     }
                 }
@@ -293,7 +300,7 @@ mod tests {
 
     #[test]
     fn rate_allows_exactly_rate_per_window() {
-        let l = Limiter::new();
+        let l = Limiter::default();
         let t = 1_000_000_000; // start of a 1 s window
         let allowed = (0..10)
             .filter(|_| l.check_rate_at("k", 3.0, 1.0, t).allowed)
@@ -308,7 +315,7 @@ mod tests {
 
     #[test]
     fn sliding_window_counts_the_previous_window() {
-        let l = Limiter::new();
+        let l = Limiter::default();
         let t = 1_000_000_000;
         for _ in 0..4 {
             assert!(l.check_rate_at("k", 4.0, 1.0, t).allowed);
@@ -320,7 +327,7 @@ mod tests {
 
     #[test]
     fn quota_counts_seeded_usage() {
-        let l = Limiter::new();
+        let l = Limiter::default();
         l.seed_quota("q", 8);
         assert!(l.check_quota("q", 10, 60).allowed);
         let d = l.check_quota("q", 10, 60);

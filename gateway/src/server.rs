@@ -7,7 +7,7 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 
 use crate::state::AppState;
 
@@ -60,12 +60,60 @@ pub fn spawn_background(state: &Arc<AppState>) {
         loop {
             tick.tick().await;
             s.limiter.sync_once(&s.store).await;
+            s.api_limiter.sync_once(&s.store).await;
         }
     });
     tokio::spawn(crate::notify::run(state.clone()));
 }
 
-/// Bind the listen address.
-pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await
+/// Bind `n` listeners on the same address with `SO_REUSEPORT` (the kernel spreads connections across them).
+/// Must run inside a runtime; the listeners are returned as std sockets for the worker runtimes to adopt.
+pub fn bind(addr: SocketAddr, n: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    (0..n.max(1))
+        .map(|_| {
+            let sock = if addr.is_ipv4() {
+                TcpSocket::new_v4()?
+            } else {
+                TcpSocket::new_v6()?
+            };
+            sock.set_reuseaddr(true)?;
+            #[cfg(unix)]
+            sock.set_reuseport(true)?;
+            sock.set_nodelay(true)?;
+            sock.bind(addr)?;
+            sock.listen(4096)?.into_std()
+        })
+        .collect()
+}
+
+/// Run one worker: a single-threaded runtime serving one listener, on its own OS thread.
+pub fn spawn_worker(
+    state: Arc<AppState>,
+    listener: std::net::TcpListener,
+    id: usize,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name(format!("gw-worker-{id}"))
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start worker runtime");
+                    std::process::exit(70);
+                }
+            };
+            rt.block_on(async move {
+                match TcpListener::from_std(listener) {
+                    Ok(l) => serve(state, l).await,
+                    Err(e) => {
+                        tracing::error!(error = %e, "worker cannot adopt listener");
+                        std::process::exit(70);
+                    }
+                }
+            })
+        })
+        .map(|_| ())
 }

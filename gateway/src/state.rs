@@ -22,6 +22,33 @@ use crate::store::RedisStore;
 /// The pooled upstream client.
 pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, Incoming>;
 
+thread_local! {
+    static CLIENT: UpstreamClient = build_client();
+}
+
+fn build_client() -> UpstreamClient {
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(Duration::from_secs(5)));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_webpki_roots()
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(1024)
+        .build(https)
+}
+
+/// The upstream client of the current worker thread. Each worker runs its own single-threaded runtime
+/// with its own keep-alive pool, so a request, its upstream connection and their wake-ups stay on one
+/// thread (no cross-thread hand-offs on the hot path).
+pub fn upstream_client() -> UpstreamClient {
+    CLIENT.with(|c| c.clone())
+}
+
 /// Everything a request handler needs.
 pub struct AppState {
     /// Validated settings.
@@ -32,12 +59,12 @@ pub struct AppState {
     pub store: Arc<RedisStore>,
     /// Session cache.
     pub cache: SessionCache,
-    /// Rate limit / quota state.
+    /// Per-key rate limit / quota state (keyed by key hash).
     pub limiter: Limiter,
+    /// Per-API `global_rate_limit` state (keyed by API id).
+    pub api_limiter: Limiter,
     /// Metrics.
     pub metrics: Metrics,
-    /// Upstream client (keep-alive pool).
-    pub client: UpstreamClient,
     /// `X-Tyk-DR-Region` value.
     pub region: HeaderValue,
     /// Set by `POST /tyk/dr/fence`.
@@ -51,19 +78,6 @@ impl AppState {
     pub fn new(settings: Settings) -> Result<Arc<Self>, String> {
         let metrics = Metrics::new();
         let store = RedisStore::new(&settings, metrics.store.clone())?;
-        let mut http = HttpConnector::new();
-        http.set_nodelay(true);
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(Duration::from_secs(5)));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(1024)
-            .build(https);
         let c = &settings.raw.cache;
         let cache = SessionCache::new(
             Duration::from_millis(c.session_ttl_ms),
@@ -81,9 +95,9 @@ impl AppState {
             routes: ArcSwap::from_pointee(RouteTable::default()),
             store,
             cache,
-            limiter: Limiter::new(),
+            limiter: Limiter::new("rate-limit-"),
+            api_limiter: Limiter::new("rate-limit-global-"),
             metrics,
-            client,
             region,
             fenced: AtomicBool::new(false),
             started: Instant::now(),

@@ -62,7 +62,7 @@ async fn session_for(state: &AppState, hash: &str) -> Result<Arc<Session>, GwErr
                 GwError::AccessDenied
             })?;
             if let Some(used) = rec.quota_used {
-                state.limiter.seed_quota(&quota_key, used);
+                state.limiter.seed_quota(hash, used);
             }
             let session = Arc::new(session);
             state.cache.put(hash, session.clone());

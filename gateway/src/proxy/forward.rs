@@ -75,11 +75,12 @@ pub async fn forward(
         }
     }
     let timeout = Duration::from_millis(state.settings.raw.upstream_timeout_ms);
-    let resp = match tokio::time::timeout(timeout, state.client.request(req)).await {
-        Err(_) => return Err(GwError::UpstreamTimeout),
-        Ok(Err(e)) => return Err(GwError::Upstream(format!("{}: {e:?}", route.authority))),
-        Ok(Ok(r)) => r,
-    };
+    let resp =
+        match tokio::time::timeout(timeout, crate::state::upstream_client().request(req)).await {
+            Err(_) => return Err(GwError::UpstreamTimeout),
+            Ok(Err(e)) => return Err(GwError::Upstream(format!("{}: {e:?}", route.authority))),
+            Ok(Ok(r)) => r,
+        };
     let (mut parts, body) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     parts

@@ -10,7 +10,9 @@ use crate::state::AppState;
 pub fn check_api(state: &AppState, route: &ApiRoute) -> Result<(), GwError> {
     if let Some(g) = &route.def.global_rate_limit {
         if g.rate > 0.0 && g.per > 0.0 {
-            let d = state.limiter.check_rate(&route.global_key, g.rate, g.per);
+            let d = state
+                .api_limiter
+                .check_rate(&route.def.api_id, g.rate, g.per);
             if !d.allowed {
                 return Err(GwError::ApiRateLimited(d));
             }
@@ -29,20 +31,16 @@ pub fn check_key(
     let l = caller.session.limits_for(&route.def.api_id);
     let mut report = None;
     if !route.def.disable_rate_limit && l.rate > 0.0 && l.per > 0.0 {
-        let d = state
-            .limiter
-            .check_rate(&format!("rate-limit-{}", caller.hash), l.rate, l.per);
+        let d = state.limiter.check_rate(&caller.hash, l.rate, l.per);
         if !d.allowed {
             return Err(GwError::RateLimited(d));
         }
         report = Some(d);
     }
     if !route.def.disable_quota && l.quota_max > 0 {
-        let d = state.limiter.check_quota(
-            &format!("quota-{}", caller.hash),
-            l.quota_max,
-            l.quota_renewal_rate,
-        );
+        let d = state
+            .limiter
+            .check_quota(&caller.hash, l.quota_max, l.quota_renewal_rate);
         if !d.allowed {
             return Err(GwError::QuotaExceeded(d));
         }

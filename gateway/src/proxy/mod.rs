@@ -42,16 +42,24 @@ pub async fn handle(
     } else {
         let start = Instant::now();
         let routes = state.routes.load_full();
-        let (api, resp) = match routes.find(path) {
-            None => ("-", GwError::NoRoute.into_response()),
+        let resp = match routes.find(path) {
+            None => {
+                let r = GwError::NoRoute.into_response();
+                state.metrics.request("-", r.status().as_u16());
+                r
+            }
             Some(route) => {
                 let r = proxy(&state, route, req, client)
                     .await
                     .unwrap_or_else(GwError::into_response);
-                (route.def.api_id.as_str(), r)
+                state.metrics.route_request(
+                    &route.counters,
+                    &route.def.api_id,
+                    r.status().as_u16(),
+                );
+                r
             }
         };
-        state.metrics.request(api, resp.status().as_u16());
         state.metrics.latency.observe(start.elapsed().as_secs_f64());
         resp
     };
