@@ -47,10 +47,13 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,hickory_server=warn")),
-        )
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+            EnvFilter::new(
+                // hickory logs every query at info; aws_config repeats credential-chain
+                // warnings on every poll (our own warning already carries the error).
+                "info,hickory_server=warn,aws_config=error",
+            )
+        }))
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();

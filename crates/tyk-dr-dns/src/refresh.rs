@@ -54,7 +54,7 @@ impl Refresher {
     pub async fn run(&mut self, shutdown: &mut watch::Receiver<bool>) {
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(self.config.refresh) => {}
+                _ = tokio::time::sleep(self.config.refresh.max(Duration::from_millis(10))) => {}
                 _ = shutdown.wait_for(|stop| *stop) => return,
             }
             self.refresh_once().await;

@@ -351,7 +351,7 @@ impl ServedZone {
         let (soa_ttl, soa_rdata) = soa.unwrap_or((900, None));
         let soa_rdata = match soa_rdata {
             Some(RData::SOA(s)) => s,
-            // moto returns the SOA value as a Python dict string: synthesise Route 53's default.
+            // No SOA, or one we cannot read: synthesise Route 53's default.
             _ => SOA::new(
                 Name::from_ascii("ns-2048.awsdns-64.com.").unwrap_or_else(|_| Name::root()),
                 Name::from_ascii("awsdns-hostmaster.amazon.com.").unwrap_or_else(|_| Name::root()),
@@ -599,6 +599,11 @@ pub fn parse_rdata(rtype: RecordType, value: &str) -> Result<RData, String> {
             RData::SRV(SRV::new(p, w, port, name(target)?))
         }
         RecordType::SOA => {
+            // moto returns the SOA value as a Python dict string: `{'Value': '<soa>'}`.
+            let value = value
+                .strip_prefix("{'Value': '")
+                .and_then(|v| v.strip_suffix("'}"))
+                .unwrap_or(value);
             let f: Vec<&str> = value.split_whitespace().collect();
             if f.len() != 7 {
                 return Err("SOA needs 7 fields".into());
@@ -713,6 +718,17 @@ mod tests {
             health_check_id: Some(hc.into()),
             ..RecordSet::simple(name, "A", 1, &[value])
         }
+    }
+
+    #[test]
+    fn moto_soa_quirk_is_read() {
+        let v =
+            "{'Value': 'ns-2048.awsdns-64.com. hostmaster.example.com. 1 7200 900 1209600 86400'}";
+        let RData::SOA(soa) = parse_rdata(RecordType::SOA, v).unwrap() else {
+            panic!("not an SOA");
+        };
+        assert_eq!((soa.serial(), soa.minimum()), (1, 86400));
+        assert_eq!(soa.rname().to_ascii(), "hostmaster.example.com.");
     }
 
     #[test]
