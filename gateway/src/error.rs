@@ -121,9 +121,13 @@ impl GwError {
     }
 }
 
+const X_RL_LIMIT: http::HeaderName = http::HeaderName::from_static("x-ratelimit-limit");
+const X_RL_REMAINING: http::HeaderName = http::HeaderName::from_static("x-ratelimit-remaining");
+const X_RL_RESET: http::HeaderName = http::HeaderName::from_static("x-ratelimit-reset");
+
 /// Write `X-RateLimit-Limit/Remaining/Reset`.
 pub fn rate_headers(h: &mut http::HeaderMap, d: &Decision) {
-    h.insert("x-ratelimit-limit", HeaderValue::from(d.limit));
-    h.insert("x-ratelimit-remaining", HeaderValue::from(d.remaining));
-    h.insert("x-ratelimit-reset", HeaderValue::from(d.reset_secs));
+    h.insert(X_RL_LIMIT, HeaderValue::from(d.limit));
+    h.insert(X_RL_REMAINING, HeaderValue::from(d.remaining));
+    h.insert(X_RL_RESET, HeaderValue::from(d.reset_secs));
 }

@@ -70,9 +70,8 @@ impl HashAlgo {
 /// Hash a token the way Tyk's `HashStr` does: the algorithm is taken from the token itself when it is a
 /// generated base64-JSON token (`{"h": ..}`), otherwise murmur32.
 pub fn hash_token(token: &str) -> String {
-    let algo = crate::token::token_hash_algo(token)
-        .map(|h| HashAlgo::parse_lenient(&h))
-        .unwrap_or_default();
+    let algo =
+        crate::token::token_hash_algo_with(token, HashAlgo::parse_lenient).unwrap_or_default();
     algo.hex_digest(token.as_bytes())
 }
 

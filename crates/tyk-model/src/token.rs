@@ -52,7 +52,23 @@ pub fn decode_token(token: &str) -> Option<TokenInfo> {
 
 /// The hash algorithm named by a token (Tyk's `TokenHashAlgo`), `None` for plain tokens.
 pub fn token_hash_algo(token: &str) -> Option<String> {
-    decode_token(token).map(|t| t.h)
+    token_hash_algo_with(token, |h| h.to_string())
+}
+
+/// Like [`token_hash_algo`] but hands a borrowed name to `f` (no allocation beyond the base64 decode;
+/// this runs on every authenticated request).
+pub fn token_hash_algo_with<R>(token: &str, f: impl FnOnce(&str) -> R) -> Option<R> {
+    #[derive(Deserialize)]
+    struct OnlyH<'a> {
+        #[serde(borrow, default)]
+        h: Option<std::borrow::Cow<'a, str>>,
+    }
+    if !token.starts_with("ey") {
+        return None;
+    }
+    let raw = STANDARD.decode(token).ok()?;
+    let parsed: OnlyH<'_> = serde_json::from_slice(&raw).ok()?;
+    Some(f(parsed.h.as_deref().unwrap_or("")))
 }
 
 #[cfg(test)]

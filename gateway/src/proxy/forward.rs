@@ -12,17 +12,29 @@ use crate::apis::{upstream_path, ApiRoute};
 use crate::error::{Body, GwError};
 use crate::state::AppState;
 
-const HOP_BY_HOP: [HeaderName; 7] = [
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const VIA_VALUE: HeaderValue = HeaderValue::from_static("1.1 tyk-dr-gateway");
+const HTTP: HeaderValue = HeaderValue::from_static("http");
+
+const HOP_BY_HOP: [HeaderName; 8] = [
     header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
+    KEEP_ALIVE,
     header::PROXY_AUTHENTICATE,
     header::PROXY_AUTHORIZATION,
     header::TE,
     header::TRAILER,
     header::UPGRADE,
+    header::TRANSFER_ENCODING,
 ];
 
 fn strip_hop_by_hop(h: &mut HeaderMap) {
+    // Fast path: most messages carry none of them (one pass over the few headers present).
+    if !h.keys().any(|k| HOP_BY_HOP.contains(k)) {
+        return;
+    }
     // Headers named in `Connection` are hop-by-hop too.
     let named: Vec<HeaderName> = h
         .get_all(header::CONNECTION)
@@ -34,7 +46,6 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
     for n in named.iter().chain(HOP_BY_HOP.iter()) {
         h.remove(n);
     }
-    h.remove(header::TRANSFER_ENCODING);
 }
 
 /// Forward `req` (already authorised) to the route's upstream.
@@ -57,18 +68,18 @@ pub async fn forward(
     strip_hop_by_hop(h);
     let original_host = h.get(header::HOST).cloned();
     let ip = client.ip().to_string();
-    let xff = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+    let xff = match h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(prev) => format!("{prev}, {ip}"),
         None => ip,
     };
     if let Ok(v) = HeaderValue::from_str(&xff) {
-        h.insert("x-forwarded-for", v);
+        h.insert(X_FORWARDED_FOR, v);
     }
-    h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    h.insert(X_FORWARDED_PROTO, HTTP);
     if let Some(host) = &original_host {
-        h.insert("x-forwarded-host", host.clone());
+        h.insert(X_FORWARDED_HOST, host.clone());
     }
-    h.append(header::VIA, HeaderValue::from_static("1.1 tyk-dr-gateway"));
+    h.append(header::VIA, VIA_VALUE);
     if !route.def.proxy.preserve_host_header {
         if let Ok(v) = HeaderValue::from_str(route.authority.as_str()) {
             h.insert(header::HOST, v);
@@ -83,8 +94,6 @@ pub async fn forward(
         };
     let (mut parts, body) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    parts
-        .headers
-        .append(header::VIA, HeaderValue::from_static("1.1 tyk-dr-gateway"));
+    parts.headers.append(header::VIA, VIA_VALUE);
     Ok(Response::from_parts(parts, body.boxed()))
 }

@@ -23,6 +23,8 @@ use crate::error::{rate_headers, Body, GwError};
 use crate::state::AppState;
 use crate::{health, mgmt};
 
+const X_TYK_DR_REGION: http::HeaderName = http::HeaderName::from_static("x-tyk-dr-region");
+
 /// Handle one request end to end.
 pub async fn handle(
     state: Arc<AppState>,
@@ -64,7 +66,7 @@ pub async fn handle(
         resp
     };
     resp.headers_mut()
-        .insert("x-tyk-dr-region", state.region.clone());
+        .insert(X_TYK_DR_REGION, state.region.clone());
     resp
 }
 
