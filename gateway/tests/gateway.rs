@@ -675,3 +675,116 @@ fn bad_config_exits_64_naming_file_and_field() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_keys_global_rate_limit_streaming_and_reload_keeps_in_flight_requests() {
+    let redis = Redis::start("127.0.0.1", free_port());
+    let up = start_upstream().await;
+    let extra = format!("{}\nhash_keys = false", standard_extra());
+    let gw = start_gateway(&redis_at(redis.addr), &extra, |apps| {
+        write_fixture_apps(apps, up);
+        std::fs::write(
+            apps.join("limited.json"),
+            format!(r#"{{"api_id":"lim","use_keyless":true,"global_rate_limit":{{"rate":2,"per":60}},"proxy":{{"listen_path":"/lim/","target_url":"http://{up}"}}}}"#),
+        )
+        .unwrap();
+    })
+    .await;
+
+    // hash_keys = false: the raw token is the storage name.
+    redis.set("apikey-rawtoken", &session(""));
+    assert_eq!(
+        get(&gw.url("/otto/a"), &[("authorization", "rawtoken")])
+            .await
+            .status,
+        200
+    );
+    redis.set(
+        &format!("apikey-{}", hash_token("hashedonly")),
+        &session(""),
+    );
+    assert_eq!(
+        get(&gw.url("/otto/a"), &[("authorization", "hashedonly")])
+            .await
+            .status,
+        403
+    );
+
+    // global_rate_limit applies to everyone, keyless included.
+    assert_eq!(get(&gw.url("/lim/a"), &[]).await.status, 200);
+    assert_eq!(get(&gw.url("/lim/a"), &[]).await.status, 200);
+    let r = get(&gw.url("/lim/a"), &[]).await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.json()["error"], "API Rate limit exceeded");
+
+    // Request bodies stream through.
+    let big = "x".repeat(1024 * 1024);
+    let r = call("POST", &gw.url("/quickstart/upload"), &[], &big).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["body_len"], 1024 * 1024);
+
+    // A reload that removes the API does not break a request already in flight.
+    let url = gw.url("/quickstart/slow");
+    let in_flight = tokio::spawn(async move { get(&url, &[]).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    std::fs::remove_file(gw.app_path().join("quickstart.json")).unwrap();
+    assert_eq!(get(&gw.url("/tyk/reload"), &admin()).await.status, 200);
+    assert_eq!(get(&gw.url("/quickstart/x"), &[]).await.status, 404);
+    let r = in_flight.await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["path"], "/slow");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readonly_replica_triggers_reconnect_and_503() {
+    let redis = Redis::start("127.0.0.1", free_port());
+    let other = Redis::start("127.0.0.1", free_port());
+    let up = start_upstream().await;
+    let gw = start_gateway(&redis_at(redis.addr), &standard_extra(), |apps| {
+        write_fixture_apps(apps, up)
+    })
+    .await;
+    assert_eq!(
+        call("POST", &gw.url("/tyk/keys"), &admin(), &session(""))
+            .await
+            .status,
+        200
+    );
+    let reconnects = |m: &str| -> u64 {
+        m.lines()
+            .find(|l| l.starts_with("tyk_gw_redis_reconnects_total "))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or(0)
+    };
+    let before = reconnects(&get(&gw.url("/metrics"), &[]).await.body);
+
+    // Demote the primary (what a failover does to the old primary): writes now fail with READONLY.
+    let mut c = redis.conn();
+    redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(other.addr.port())
+        .query::<()>(&mut c)
+        .unwrap();
+    let r = call("POST", &gw.url("/tyk/keys"), &admin(), &session("")).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    let after = reconnects(&get(&gw.url("/metrics"), &[]).await.body);
+    assert!(
+        after > before,
+        "READONLY must drop and re-establish the connection ({before} → {after})"
+    );
+
+    // Promoted again: writes succeed without restarting the gateway.
+    redis::cmd("REPLICAOF")
+        .arg("NO")
+        .arg("ONE")
+        .query::<()>(&mut c)
+        .unwrap();
+    eventually("writes accepted after promotion", T, || async {
+        (call("POST", &gw.url("/tyk/keys"), &admin(), &session(""))
+            .await
+            .status
+            == 200)
+            .then_some(())
+    })
+    .await;
+}

@@ -148,6 +148,9 @@ pub async fn start_upstream() -> SocketAddr {
                         .iter()
                         .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
                         .collect();
+                    if req.uri().path().contains("slow") {
+                        tokio::time::sleep(Duration::from_millis(700)).await;
+                    }
                     let method = req.method().to_string();
                     let path = req
                         .uri()
