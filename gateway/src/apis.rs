@@ -25,6 +25,8 @@ pub struct ApiRoute {
     pub auth_header: HeaderName,
     /// Query parameter carrying the token, when enabled.
     pub auth_param: Option<String>,
+    /// Upstream pool key (`scheme://authority`).
+    pub pool_key: std::sync::Arc<str>,
     /// Request counters by status, cached so the hot path does not build label sets.
     pub counters: crate::metrics::RouteCounters,
 }
@@ -61,12 +63,14 @@ fn build(def: ApiDefinition, source: PathBuf) -> Result<ApiRoute, DefinitionErro
                 format!("`{}`: {e}", def.auth_header()),
             )
         })?;
+    let pool_key = format!("{scheme}://{authority}").into();
     Ok(ApiRoute {
         scheme,
         authority,
         base_path: uri.path().to_string(),
         auth_param: def.auth_param().map(str::to_string),
         counters: Default::default(),
+        pool_key,
         auth_header,
         def,
         source,

@@ -24,6 +24,7 @@ pub mod ratelimit;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod tls;
 
 use clap::Parser;
 

@@ -6,11 +6,6 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use http::HeaderValue;
-use hyper::body::Incoming;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 
 use crate::apis::RouteTable;
 use crate::cache::SessionCache;
@@ -18,36 +13,6 @@ use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::ratelimit::Limiter;
 use crate::store::RedisStore;
-
-/// The pooled upstream client.
-pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, Incoming>;
-
-thread_local! {
-    static CLIENT: UpstreamClient = build_client();
-}
-
-fn build_client() -> UpstreamClient {
-    let mut http = HttpConnector::new();
-    http.set_nodelay(true);
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(Duration::from_secs(5)));
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_webpki_roots()
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(1024)
-        .build(https)
-}
-
-/// The upstream client of the current worker thread. Each worker runs its own single-threaded runtime
-/// with its own keep-alive pool, so a request, its upstream connection and their wake-ups stay on one
-/// thread (no cross-thread hand-offs on the hot path).
-pub fn upstream_client() -> UpstreamClient {
-    CLIENT.with(|c| c.clone())
-}
 
 /// Everything a request handler needs.
 pub struct AppState {

@@ -56,11 +56,7 @@ pub async fn forward(
     client: SocketAddr,
 ) -> Result<Response<Body>, GwError> {
     let path = upstream_path(route, req.uri().path(), req.uri().query());
-    let uri = Uri::builder()
-        .scheme(route.scheme.clone())
-        .authority(route.authority.clone())
-        .path_and_query(path)
-        .build()
+    let uri = Uri::try_from(path)
         .map_err(|e| GwError::BadRequest(format!("cannot build upstream URI: {e}")))?;
     *req.uri_mut() = uri;
     *req.version_mut() = http::Version::HTTP_11;
@@ -86,12 +82,11 @@ pub async fn forward(
         }
     }
     let timeout = Duration::from_millis(state.settings.raw.upstream_timeout_ms);
-    let resp =
-        match tokio::time::timeout(timeout, crate::state::upstream_client().request(req)).await {
-            Err(_) => return Err(GwError::UpstreamTimeout),
-            Ok(Err(e)) => return Err(GwError::Upstream(format!("{}: {e:?}", route.authority))),
-            Ok(Ok(r)) => r,
-        };
+    let resp = match tokio::time::timeout(timeout, super::upstream::send(route, req)).await {
+        Err(_) => return Err(GwError::UpstreamTimeout),
+        Ok(Err(e)) => return Err(e),
+        Ok(Ok(r)) => r,
+    };
     let (mut parts, body) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     parts.headers.append(header::VIA, VIA_VALUE);

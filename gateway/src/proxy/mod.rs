@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod forward;
 pub mod limits;
+pub mod upstream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -119,7 +119,7 @@ impl RedisStore {
     pub fn new(s: &Settings, metrics: StoreMetrics) -> Result<Arc<Self>, String> {
         let r = &s.raw.redis;
         let tls = if r.tls {
-            Some(tls_connector(r.tls_ca_file.as_deref())?)
+            Some(crate::tls::connector(r.tls_ca_file.as_deref())?)
         } else {
             None
         };
@@ -458,30 +458,4 @@ impl RedisStore {
             }
         }
     }
-}
-
-fn tls_connector(ca_file: Option<&std::path::Path>) -> Result<tokio_rustls::TlsConnector, String> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::CertificateDer;
-    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
-    match ca_file {
-        Some(p) => {
-            for cert in
-                CertificateDer::pem_file_iter(p).map_err(|e| format!("{}: {e}", p.display()))?
-            {
-                let cert = cert.map_err(|e| format!("{}: {e}", p.display()))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("{}: {e}", p.display()))?;
-            }
-        }
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-    }
-    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    let cfg = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(tokio_rustls::TlsConnector::from(Arc::new(cfg)))
 }
