@@ -4,6 +4,11 @@
 //! failover engine, the monitor, the local DNS server) never depends on SDK types and can run
 //! against AWS or the local emulator (`moto_server`) with the same code.
 
+pub mod api_error;
+pub mod calls;
+pub mod ec2;
+pub mod elasticache;
+pub mod iam;
 pub mod route53;
 
 use aws_config::meta::region::RegionProviderChain;

@@ -495,6 +495,132 @@ impl Route53 {
     }
 }
 
+/// IAM actions this adapter calls (checked against this file by a unit test).
+pub const IAM_ACTIONS: &[&str] = &[
+    "route53:ChangeResourceRecordSets",
+    "route53:ChangeTagsForResource",
+    "route53:CreateHealthCheck",
+    "route53:CreateHostedZone",
+    "route53:DeleteHealthCheck",
+    "route53:DeleteHostedZone",
+    "route53:GetChange",
+    "route53:GetHealthCheck",
+    "route53:ListHealthChecks",
+    "route53:ListHostedZones",
+    "route53:ListResourceRecordSets",
+    "route53:ListTagsForResources",
+    "route53:UpdateHealthCheck",
+];
+
+/// Which kind of Route 53 resource a tag call is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagTarget {
+    /// A hosted zone.
+    Zone,
+    /// A health check.
+    HealthCheck,
+}
+
+impl TagTarget {
+    fn sdk(self) -> sdk::TagResourceType {
+        match self {
+            TagTarget::Zone => sdk::TagResourceType::Hostedzone,
+            TagTarget::HealthCheck => sdk::TagResourceType::Healthcheck,
+        }
+    }
+}
+
+// === impl Route53: tags, deletes, updates (used by `tyk-dr plan/apply/destroy`) ===
+
+impl Route53 {
+    /// Tags of many zones or health checks, ten ids per call (Route 53's limit), as
+    /// `id -> (key -> value)`; resources without tags are absent.
+    pub async fn tags(
+        &self,
+        target: TagTarget,
+        ids: &[String],
+    ) -> Result<std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>>
+    {
+        let mut out = std::collections::BTreeMap::new();
+        for chunk in ids.chunks(10) {
+            let resp = self
+                .client
+                .list_tags_for_resources()
+                .resource_type(target.sdk())
+                .set_resource_ids(Some(chunk.iter().map(|i| short_id(i).to_owned()).collect()))
+                .send()
+                .await
+                .map_err(api_err("ListTagsForResources"))?;
+            for set in resp.resource_tag_sets() {
+                let tags: std::collections::BTreeMap<String, String> = set
+                    .tags()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or("").to_owned())))
+                    .collect();
+                if let Some(id) = set.resource_id() {
+                    out.insert(short_id(id).to_owned(), tags);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds or overwrites tags on a zone or health check.
+    pub async fn tag(&self, target: TagTarget, id: &str, tags: &[(String, String)]) -> Result<()> {
+        self.client
+            .change_tags_for_resource()
+            .resource_type(target.sdk())
+            .resource_id(short_id(id))
+            .set_add_tags(Some(
+                tags.iter()
+                    .map(|(k, v)| sdk::Tag::builder().key(k).value(v).build())
+                    .collect(),
+            ))
+            .send()
+            .await
+            .map_err(api_err("ChangeTagsForResource"))?;
+        Ok(())
+    }
+
+    /// Deletes a hosted zone (it must hold only its SOA and NS records).
+    pub async fn delete_zone(&self, id: &str) -> Result<()> {
+        self.client
+            .delete_hosted_zone()
+            .id(short_id(id))
+            .send()
+            .await
+            .map_err(api_err("DeleteHostedZone"))?;
+        Ok(())
+    }
+
+    /// Deletes a health check.
+    pub async fn delete_health_check(&self, id: &str) -> Result<()> {
+        self.client
+            .delete_health_check()
+            .health_check_id(short_id(id))
+            .send()
+            .await
+            .map_err(api_err("DeleteHealthCheck"))?;
+        Ok(())
+    }
+
+    /// Changes the target, path and failure threshold of a health check in place (the request
+    /// interval and type cannot change; recreate the check for those).
+    pub async fn update_health_check(&self, id: &str, spec: &HealthCheck) -> Result<()> {
+        self.client
+            .update_health_check()
+            .health_check_id(short_id(id))
+            .set_ip_address(spec.ip.map(|ip| ip.to_string()))
+            .set_port(spec.port.map(i32::from))
+            .set_resource_path(spec.path.clone())
+            .failure_threshold(spec.failure_threshold as i32)
+            .send()
+            .await
+            .map_err(api_err("UpdateHealthCheck"))?;
+        Ok(())
+    }
+}
+
 fn unique_suffix() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -641,6 +767,11 @@ mod tests {
         assert_eq!(normalize_name("\\052.example.com."), "*.example.com.");
         assert_eq!(normalize_name("a\\100b.example.com"), "a@b.example.com.");
         assert_eq!(normalize_name("trailing\\05"), "trailing\\05.");
+    }
+
+    #[test]
+    fn iam_actions_match_the_calls_in_this_file() {
+        crate::iam::assert_actions_match(include_str!("route53.rs"), "route53", IAM_ACTIONS);
     }
 
     #[test]
