@@ -220,8 +220,10 @@ fn log_changes(previous: Option<&Snapshot>, current: &Snapshot) {
     for (id, (zone, records)) in current {
         let Some((_, old)) = previous.get(id) else {
             lines.push(format!(
-                "zone added: {} ({id}, private={})",
-                zone.name, zone.private
+                "zone added: {} ({id}, private={}, {} record sets)",
+                zone.name,
+                zone.private,
+                records.len()
             ));
             continue;
         };
