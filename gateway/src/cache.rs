@@ -8,15 +8,67 @@ use std::hash::BuildHasher;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use tyk_model::session::EffectiveLimits;
 use tyk_model::Session;
+
+/// The part of a session the hot path needs, in a compact form (a full `Session` with its maps costs
+/// kilobytes; this is a few dozen bytes plus one entry per API right).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyInfo {
+    /// `is_inactive`.
+    pub inactive: bool,
+    /// `expires` (0 = never).
+    pub expires: i64,
+    /// Key-level limits.
+    pub limits: EffectiveLimits,
+    /// API ids this key may call, with per-API limits when set; empty = every API (Tyk semantics).
+    pub rights: Box<[(Box<str>, Option<EffectiveLimits>)]>,
+}
+
+impl From<&Session> for KeyInfo {
+    fn from(s: &Session) -> Self {
+        let rights = s
+            .access_rights
+            .keys()
+            .map(|api| (api.as_str().into(), s.api_limits(api)))
+            .collect();
+        Self {
+            inactive: s.is_inactive,
+            expires: s.expires,
+            limits: s.key_limits(),
+            rights,
+        }
+    }
+}
+
+impl KeyInfo {
+    /// True when `expires` is set and in the past.
+    pub fn is_expired(&self, now_unix: i64) -> bool {
+        self.expires > 0 && self.expires <= now_unix
+    }
+
+    /// Whether the key may call `api_id`.
+    pub fn may_call(&self, api_id: &str) -> bool {
+        self.rights.is_empty() || self.rights.iter().any(|(id, _)| &**id == api_id)
+    }
+
+    /// Limits for a call to `api_id`.
+    pub fn limits_for(&self, api_id: &str) -> EffectiveLimits {
+        self.rights
+            .iter()
+            .find(|(id, _)| &**id == api_id)
+            .and_then(|(_, l)| *l)
+            .unwrap_or(self.limits)
+    }
+}
 
 const SHARDS: usize = 32;
 
 /// A cached session and when Redis last confirmed it.
 #[derive(Clone)]
 pub struct Cached {
-    /// The session.
-    pub session: Arc<Session>,
+    /// The key's hot-path view.
+    pub session: Arc<KeyInfo>,
     /// When it was read from Redis.
     pub fetched: Instant,
 }
@@ -24,9 +76,9 @@ pub struct Cached {
 /// What the cache knows about a key.
 pub enum Lookup {
     /// Fresh: use it without asking Redis.
-    Fresh(Arc<Session>),
+    Fresh(Arc<KeyInfo>),
     /// Too old to skip Redis, but usable if Redis cannot be reached.
-    Stale(Arc<Session>),
+    Stale(Arc<KeyInfo>),
     /// Nothing usable.
     Miss,
 }
@@ -69,7 +121,7 @@ impl SessionCache {
     }
 
     /// Store a session just read from Redis.
-    pub fn put(&self, hash: &str, session: Arc<Session>) {
+    pub fn put(&self, hash: &str, session: Arc<KeyInfo>) {
         let mut shard = self.shard(hash).write().unwrap_or_else(|e| e.into_inner());
         if shard.len() >= self.per_shard_max && !shard.contains_key(hash) {
             let stale_max = self.stale_max;
@@ -116,15 +168,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn key_info_matches_session_semantics() {
+        let full = Session::from_json(include_bytes!(
+            "../../crates/tyk-model/tests/fixtures/session_full.json"
+        ))
+        .unwrap();
+        let k = KeyInfo::from(&full);
+        assert!(k.may_call("1") && !k.may_call("2"));
+        assert_eq!(k.limits_for("1"), full.limits_for("1"));
+        let s = Session::from_json(
+            br#"{"rate":5,"per":1,"access_rights":{"a":{"limit":{"rate":9,"per":2}},"b":{}}}"#,
+        )
+        .unwrap();
+        let k = KeyInfo::from(&s);
+        assert_eq!(k.limits_for("a").rate, 9.0);
+        assert_eq!(k.limits_for("b").rate, 5.0);
+        assert!(KeyInfo::from(&Session::default()).may_call("anything"));
+    }
+
+    #[test]
     fn fresh_stale_miss() {
         let c = SessionCache::new(Duration::from_millis(0), Duration::from_secs(60), 10);
-        c.put("a", Arc::new(Session::default()));
+        c.put("a", Arc::new(KeyInfo::from(&Session::default())));
         assert!(matches!(c.get("a"), Lookup::Stale(_)));
         assert!(matches!(c.get("b"), Lookup::Miss));
         c.remove("a");
         assert!(matches!(c.get("a"), Lookup::Miss));
         let c = SessionCache::new(Duration::from_secs(60), Duration::from_secs(60), 10);
-        c.put("a", Arc::new(Session::default()));
+        c.put("a", Arc::new(KeyInfo::from(&Session::default())));
         assert!(matches!(c.get("a"), Lookup::Fresh(_)));
     }
 
@@ -132,7 +203,7 @@ mod tests {
     fn bounded() {
         let c = SessionCache::new(Duration::from_secs(60), Duration::from_secs(60), 64);
         for i in 0..1000 {
-            c.put(&i.to_string(), Arc::new(Session::default()));
+            c.put(&i.to_string(), Arc::new(KeyInfo::from(&Session::default())));
         }
         assert!(c.len() <= 64, "{}", c.len());
     }

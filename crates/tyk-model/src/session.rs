@@ -140,23 +140,29 @@ impl Session {
 
     /// Limits for a call to `api_id`, honouring per-API limits when set.
     pub fn limits_for(&self, api_id: &str) -> EffectiveLimits {
-        let limit = self
-            .access_for(api_id)
+        self.api_limits(api_id).unwrap_or_else(|| self.key_limits())
+    }
+
+    /// The per-API limits of the access right for `api_id`, when it sets a rate or quota.
+    pub fn api_limits(&self, api_id: &str) -> Option<EffectiveLimits> {
+        self.access_for(api_id)
             .and_then(|a| a.limit.as_ref())
-            .filter(|l| l.rate > 0.0 || l.quota_max != 0);
-        match limit {
-            Some(l) => EffectiveLimits {
+            .filter(|l| l.rate > 0.0 || l.quota_max != 0)
+            .map(|l| EffectiveLimits {
                 rate: l.rate,
                 per: l.per,
                 quota_max: l.quota_max,
                 quota_renewal_rate: l.quota_renewal_rate,
-            },
-            None => EffectiveLimits {
-                rate: self.rate,
-                per: self.per,
-                quota_max: self.quota_max,
-                quota_renewal_rate: self.quota_renewal_rate,
-            },
+            })
+    }
+
+    /// The key-level limits.
+    pub fn key_limits(&self) -> EffectiveLimits {
+        EffectiveLimits {
+            rate: self.rate,
+            per: self.per,
+            quota_max: self.quota_max,
+            quota_renewal_rate: self.quota_renewal_rate,
         }
     }
 }

@@ -7,7 +7,7 @@ use http::request::Parts;
 use tyk_model::Session;
 
 use crate::apis::ApiRoute;
-use crate::cache::Lookup;
+use crate::cache::{KeyInfo, Lookup};
 use crate::error::GwError;
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -16,8 +16,8 @@ use crate::store::StoreError;
 pub struct Caller {
     /// Storage name of the key (hash, or raw token with `hash_keys = false`).
     pub hash: String,
-    /// Its session.
-    pub session: Arc<Session>,
+    /// Its session (hot-path view).
+    pub session: Arc<KeyInfo>,
 }
 
 fn token_from(route: &ApiRoute, parts: &Parts) -> Option<String> {
@@ -40,7 +40,7 @@ fn token_from(route: &ApiRoute, parts: &Parts) -> Option<String> {
 }
 
 /// Load a session: fresh cache hit, else Redis (seeding the quota counter), else a stale cache entry.
-async fn session_for(state: &AppState, hash: &str) -> Result<Arc<Session>, GwError> {
+async fn session_for(state: &AppState, hash: &str) -> Result<Arc<KeyInfo>, GwError> {
     let stale = match state.cache.get(hash) {
         Lookup::Fresh(s) => return Ok(s),
         Lookup::Stale(s) => Some(s),
@@ -64,7 +64,7 @@ async fn session_for(state: &AppState, hash: &str) -> Result<Arc<Session>, GwErr
             if let Some(used) = rec.quota_used {
                 state.limiter.seed_quota(hash, used);
             }
-            let session = Arc::new(session);
+            let session = Arc::new(KeyInfo::from(&session));
             state.cache.put(hash, session.clone());
             Ok(session)
         }
@@ -91,7 +91,7 @@ pub async fn authenticate(
     let token = token_from(route, parts).ok_or(GwError::AuthMissing)?;
     let hash = state.key_hash(&token);
     let session = session_for(state, &hash).await?;
-    if session.is_inactive {
+    if session.inactive {
         return Err(GwError::KeyInactive);
     }
     let now = SystemTime::now()
@@ -102,7 +102,7 @@ pub async fn authenticate(
         return Err(GwError::KeyExpired);
     }
     // Tyk: an empty access_rights map grants every API.
-    if !session.access_rights.is_empty() && session.access_for(&route.def.api_id).is_none() {
+    if !session.may_call(&route.def.api_id) {
         return Err(GwError::AccessDenied);
     }
     Ok(Caller { hash, session })
