@@ -20,6 +20,8 @@ pub struct AppState {
     pub settings: Settings,
     /// Routing table, swapped atomically on reload (in-flight requests keep their `Arc`).
     pub routes: ArcSwap<RouteTable>,
+    /// Security policies from `policies_path`, swapped on reload.
+    pub policies: ArcSwap<tyk_model::Policies>,
     /// Key store.
     pub store: Arc<RedisStore>,
     /// Session cache.
@@ -58,6 +60,7 @@ impl AppState {
         let fenced = settings.raw.fence_file.as_ref().is_some_and(|f| f.exists());
         let state = Arc::new(Self {
             routes: ArcSwap::from_pointee(RouteTable::default()),
+            policies: ArcSwap::from_pointee(Default::default()),
             store,
             cache,
             limiter: Limiter::new("rate-limit-"),
@@ -73,8 +76,38 @@ impl AppState {
         Ok(state)
     }
 
-    /// Re-read `app_path` and swap the routing table in one step.
+    /// Re-read `policies_path` (a `policies.json` map, or a directory of policy files).
+    fn reload_policies(&self) {
+        let Some(path) = &self.settings.raw.policies_path else {
+            return;
+        };
+        let files: Vec<std::path::PathBuf> = if path.is_dir() {
+            let mut v: Vec<_> = std::fs::read_dir(path)
+                .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+                .unwrap_or_default();
+            v.retain(|p| p.extension().is_some_and(|x| x == "json"));
+            v.sort();
+            v
+        } else {
+            vec![path.clone()]
+        };
+        let mut all = tyk_model::Policies::new();
+        for f in files {
+            match std::fs::read(&f)
+                .map_err(|e| e.to_string())
+                .and_then(|raw| tyk_model::parse_policies(&raw).map_err(|e| e.to_string()))
+            {
+                Ok(p) => all.extend(p),
+                Err(e) => tracing::warn!("invalid policy file {}: {e}; skipped", f.display()),
+            }
+        }
+        tracing::info!(policies = all.len(), "policies loaded");
+        self.policies.store(Arc::new(all));
+    }
+
+    /// Re-read `app_path` (and policies) and swap the routing table in one step.
     pub fn reload(&self) -> usize {
+        self.reload_policies();
         let (table, skipped) = RouteTable::load_dir(&self.settings.raw.app_path);
         for s in &skipped {
             tracing::warn!("invalid API definition: {s}");

@@ -788,3 +788,54 @@ async fn readonly_replica_triggers_reconnect_and_503() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_grant_access_and_limits() {
+    let redis = Redis::start("127.0.0.1", free_port());
+    let up = start_upstream().await;
+    let pol_dir = tempfile::tempdir().unwrap();
+    let pol = pol_dir.path().join("policies.json");
+    std::fs::write(
+        &pol,
+        r#"{"basic": {"rate": 2, "per": 60, "quota_max": -1, "access_rights": {"1": {"api_id": "1", "versions": ["Default"]}}}}"#,
+    )
+    .unwrap();
+    let extra = format!(
+        "{}\npolicies_path = \"{}\"",
+        standard_extra(),
+        pol.display()
+    );
+    let gw = start_gateway(&redis_at(redis.addr), &extra, |apps| {
+        write_fixture_apps(apps, up)
+    })
+    .await;
+    // The key itself grants nothing and has no limits: the policy supplies both.
+    redis.set(
+        &format!("apikey-{}", hash_token("polkey")),
+        r#"{"apply_policies":["basic"],"access_rights":{"9":{}}}"#,
+    );
+    redis.set(
+        &format!("apikey-{}", hash_token("badpol")),
+        r#"{"apply_policies":["missing"]}"#,
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            get(&gw.url("/otto/a"), &[("authorization", "polkey")])
+                .await
+                .status,
+            200
+        );
+    }
+    assert_eq!(
+        get(&gw.url("/otto/a"), &[("authorization", "polkey")])
+            .await
+            .status,
+        429
+    );
+    assert_eq!(
+        get(&gw.url("/otto/a"), &[("authorization", "badpol")])
+            .await
+            .status,
+        403
+    );
+}

@@ -6,6 +6,7 @@
 //! - [`session`]: session objects stored under `apikey-<hash>`,
 //! - [`hash`]: Tyk's key hashing (murmur3 32/64/128, sha256),
 //! - [`token`]: generated tokens (base64 JSON carrying org, id and hash algorithm),
+//! - [`policy`]: security policies and applying them to sessions,
 //! - [`notification`]: cluster notifications on `tyk.cluster.notifications` and their signatures.
 //!
 //! The crate is deliberately light (serde, serde_json, sha2, base64, subtle): no async runtime, no I/O.
@@ -13,6 +14,7 @@
 pub mod apidef;
 pub mod hash;
 pub mod notification;
+pub mod policy;
 pub mod session;
 pub mod token;
 mod util;
@@ -20,5 +22,6 @@ mod util;
 pub use apidef::{ApiDefinition, DefinitionError};
 pub use hash::{hash_key, hash_token, HashAlgo};
 pub use notification::{Command, Notification, NOTIFICATION_CHANNEL};
+pub use policy::{parse_policies, Policies, Policy};
 pub use session::{AccessDefinition, Session, SessionLimit};
 pub use token::{decode_token, generate_token, TokenInfo};

@@ -64,6 +64,10 @@ async fn session_for(state: &AppState, hash: &str) -> Result<Arc<KeyInfo>, GwErr
             if let Some(used) = rec.quota_used {
                 state.limiter.seed_quota(hash, used);
             }
+            let session = session.with_policies(&state.policies.load()).map_err(|e| {
+                tracing::warn!(key_hash = hash, error = %e, "cannot apply policies; denying");
+                GwError::AccessDenied
+            })?;
             let session = Arc::new(KeyInfo::from(&session));
             state.cache.put(hash, session.clone());
             Ok(session)
