@@ -52,13 +52,17 @@ impl KeyInfo {
         self.rights.is_empty() || self.rights.iter().any(|(id, _)| &**id == api_id)
     }
 
-    /// Limits for a call to `api_id`.
-    pub fn limits_for(&self, api_id: &str) -> EffectiveLimits {
-        self.rights
+    /// Limits for a call to `api_id`, and whether they are the API's own (counted separately per API).
+    pub fn limits_for(&self, api_id: &str) -> (EffectiveLimits, bool) {
+        match self
+            .rights
             .iter()
             .find(|(id, _)| &**id == api_id)
             .and_then(|(_, l)| *l)
-            .unwrap_or(self.limits)
+        {
+            Some(l) => (l, true),
+            None => (self.limits, false),
+        }
     }
 }
 
@@ -175,14 +179,16 @@ mod tests {
         .unwrap();
         let k = KeyInfo::from(&full);
         assert!(k.may_call("1") && !k.may_call("2"));
-        assert_eq!(k.limits_for("1"), full.limits_for("1"));
+        assert_eq!(k.limits_for("1"), (full.limits_for("1"), true));
         let s = Session::from_json(
             br#"{"rate":5,"per":1,"access_rights":{"a":{"limit":{"rate":9,"per":2}},"b":{}}}"#,
         )
         .unwrap();
         let k = KeyInfo::from(&s);
-        assert_eq!(k.limits_for("a").rate, 9.0);
-        assert_eq!(k.limits_for("b").rate, 5.0);
+        assert_eq!(k.limits_for("a").0.rate, 9.0);
+        assert!(k.limits_for("a").1);
+        assert_eq!(k.limits_for("b").0.rate, 5.0);
+        assert!(!k.limits_for("b").1);
         assert!(KeyInfo::from(&Session::default()).may_call("anything"));
     }
 

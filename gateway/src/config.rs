@@ -59,6 +59,9 @@ pub struct Config {
     /// Largest request head accepted (bytes); larger heads get 431.
     #[serde(default = "d_max_header")]
     pub max_header_bytes: usize,
+    /// On SIGTERM/SIGINT: readiness goes 503, listeners close, in-flight requests get this long to finish.
+    #[serde(default = "d_grace")]
+    pub shutdown_grace_ms: u64,
     /// Time allowed for the upstream to start answering.
     #[serde(default = "d_upstream_timeout")]
     pub upstream_timeout_ms: u64,
@@ -172,6 +175,9 @@ fn d_metrics() -> String {
 }
 fn d_max_header() -> usize {
     64 * 1024
+}
+fn d_grace() -> u64 {
+    10_000
 }
 fn d_upstream_timeout() -> u64 {
     30_000

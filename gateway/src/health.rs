@@ -64,6 +64,9 @@ pub fn hello(state: &AppState) -> Response<Body> {
 /// Why the gateway is not ready (empty when ready).
 pub fn not_ready_reasons(state: &AppState) -> Vec<&'static str> {
     let mut r = Vec::new();
+    if state.is_draining() {
+        r.push("shutting down");
+    }
     if state.is_fenced() {
         r.push("fenced");
     }

@@ -76,15 +76,33 @@ pub fn run() -> i32 {
             }
         };
         server::spawn_background(&state);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut handles = Vec::new();
         for (i, l) in listeners.into_iter().enumerate() {
-            if let Err(e) = server::spawn_worker(state.clone(), l, i) {
-                eprintln!("error: cannot start worker thread: {e}");
-                return 71;
+            match server::spawn_worker(state.clone(), l, i, stop_rx.clone()) {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    eprintln!("error: cannot start worker thread: {e}");
+                    return 71;
+                }
             }
         }
         tracing::info!(%listen, workers, region = %state.settings.raw.region, "tyk-dr-gateway listening");
         shutdown_signal().await;
-        tracing::info!("shutting down");
+        tracing::info!("shutting down: draining in-flight requests");
+        state.set_draining();
+        let _ = stop_tx.send(true);
+        let joined = tokio::task::spawn_blocking(move || {
+            for h in handles {
+                let _ = h.join();
+            }
+        });
+        let grace = std::time::Duration::from_millis(state.settings.raw.shutdown_grace_ms + 1_000);
+        let _ = tokio::time::timeout(grace, joined).await;
+        // Push the last local rate/quota increments to Redis before exiting.
+        state.limiter.sync_once(&state.store).await;
+        state.api_limiter.sync_once(&state.store).await;
+        tracing::info!("stopped");
         0
     })
 }

@@ -7,15 +7,24 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::watch;
 
 use crate::state::AppState;
 
-/// Serve forever on an already-bound listener.
-pub async fn serve(state: Arc<AppState>, listener: TcpListener) {
+/// Serve on an already-bound listener until `stop` turns true, then drain: stop accepting, let in-flight
+/// requests finish (keep-alive connections are closed after their current request) for up to
+/// `shutdown_grace_ms`.
+pub async fn serve(state: Arc<AppState>, listener: TcpListener, mut stop: watch::Receiver<bool>) {
     let max_head = state.settings.raw.max_header_bytes;
+    let graceful = GracefulShutdown::new();
     loop {
-        let (stream, remote) = match listener.accept().await {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let (stream, remote) = match accepted {
             Ok(c) => c,
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
@@ -25,26 +34,33 @@ pub async fn serve(state: Arc<AppState>, listener: TcpListener) {
             }
         };
         let _ = stream.set_nodelay(true);
-        let state = state.clone();
+        let svc_state = state.clone();
+        let svc = service_fn(move |req| {
+            let state = svc_state.clone();
+            async move {
+                Ok::<_, std::convert::Infallible>(crate::proxy::handle(state, req, remote).await)
+            }
+        });
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(30))
+            .max_buf_size(max_head.max(8192))
+            .keep_alive(true)
+            .serve_connection(TokioIo::new(stream), svc);
+        let conn = graceful.watch(conn);
         tokio::spawn(async move {
-            let svc = service_fn(move |req| {
-                let state = state.clone();
-                async move {
-                    Ok::<_, std::convert::Infallible>(
-                        crate::proxy::handle(state, req, remote).await,
-                    )
-                }
-            });
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(30))
-                .max_buf_size(max_head.max(8192))
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), svc);
             if let Err(e) = conn.await {
                 tracing::debug!(%remote, error = %e, "connection ended with error");
             }
         });
+    }
+    drop(listener);
+    let grace = Duration::from_millis(state.settings.raw.shutdown_grace_ms);
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown grace period over; closing remaining connections");
     }
 }
 
@@ -91,7 +107,8 @@ pub fn spawn_worker(
     state: Arc<AppState>,
     listener: std::net::TcpListener,
     id: usize,
-) -> std::io::Result<()> {
+    stop: watch::Receiver<bool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name(format!("gw-worker-{id}"))
         .spawn(move || {
@@ -107,7 +124,7 @@ pub fn spawn_worker(
             };
             rt.block_on(async move {
                 match TcpListener::from_std(listener) {
-                    Ok(l) => serve(state, l).await,
+                    Ok(l) => serve(state, l, stop).await,
                     Err(e) => {
                         tracing::error!(error = %e, "worker cannot adopt listener");
                         std::process::exit(70);
@@ -115,5 +132,4 @@ pub fn spawn_worker(
                 }
             })
         })
-        .map(|_| ())
 }

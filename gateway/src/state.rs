@@ -36,6 +36,8 @@ pub struct AppState {
     pub region: HeaderValue,
     /// Set by `POST /tyk/dr/fence`.
     fenced: AtomicBool,
+    /// Set when shutting down (readiness 503 while draining).
+    draining: AtomicBool,
     /// Process start.
     pub started: Instant,
 }
@@ -68,6 +70,7 @@ impl AppState {
             metrics,
             region,
             fenced: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
             started: Instant::now(),
             settings,
         });
@@ -117,6 +120,16 @@ impl AppState {
         self.routes.store(Arc::new(table));
         tracing::info!(apis = n, skipped = skipped.len(), "API definitions loaded");
         n
+    }
+
+    /// Whether the gateway is shutting down.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    /// Mark the gateway as shutting down.
+    pub fn set_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
     }
 
     /// Whether the DR tool fenced this gateway.

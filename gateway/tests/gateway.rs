@@ -839,3 +839,34 @@ async fn policies_grant_access_and_limits() {
         403
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_in_flight_requests_then_exits_zero() {
+    let redis = Redis::start("127.0.0.1", free_port());
+    let up = start_upstream().await;
+    let mut gw = start_gateway(&redis_at(redis.addr), &standard_extra(), |apps| {
+        write_fixture_apps(apps, up)
+    })
+    .await;
+    let url = gw.url("/quickstart/slow");
+    let in_flight = tokio::spawn(async move { get(&url, &[]).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let pid = gw.child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let r = in_flight.await.unwrap();
+    assert_eq!(r.status, 200, "in-flight request must complete: {}", r.body);
+    let code = eventually("gateway exit", T, || {
+        let status = gw.child.try_wait().unwrap();
+        async move { status }
+    })
+    .await;
+    assert_eq!(code.code(), Some(0));
+    assert!(
+        std::net::TcpStream::connect(gw.addr).is_err(),
+        "listener closed after shutdown"
+    );
+}

@@ -28,10 +28,18 @@ pub fn check_key(
     route: &ApiRoute,
     caller: &Caller,
 ) -> Result<Option<Decision>, GwError> {
-    let l = caller.session.limits_for(&route.def.api_id);
+    let (l, per_api) = caller.session.limits_for(&route.def.api_id);
+    // Per-API limits get their own counters (`<hash>-<api_id>`), key-level limits share `<hash>`.
+    let owned;
+    let id: &str = if per_api {
+        owned = format!("{}-{}", caller.hash, route.def.api_id);
+        &owned
+    } else {
+        &caller.hash
+    };
     let mut report = None;
     if !route.def.disable_rate_limit && l.rate > 0.0 && l.per > 0.0 {
-        let d = state.limiter.check_rate(&caller.hash, l.rate, l.per);
+        let d = state.limiter.check_rate(id, l.rate, l.per);
         if !d.allowed {
             return Err(GwError::RateLimited(d));
         }
@@ -40,7 +48,7 @@ pub fn check_key(
     if !route.def.disable_quota && l.quota_max > 0 {
         let d = state
             .limiter
-            .check_quota(&caller.hash, l.quota_max, l.quota_renewal_rate);
+            .check_quota(id, l.quota_max, l.quota_renewal_rate);
         if !d.allowed {
             return Err(GwError::QuotaExceeded(d));
         }
