@@ -870,3 +870,63 @@ async fn sigterm_drains_in_flight_requests_then_exits_zero() {
         "listener closed after shutdown"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starts_without_redis_and_keeps_fence_across_restarts() {
+    let port = free_port();
+    let up = start_upstream().await;
+    let state_dir = tempfile::tempdir().unwrap();
+    let fence = state_dir.path().join("fenced");
+    let extra = format!("{}\nfence_file = \"{}\"", standard_extra(), fence.display());
+    let section = format!("host = \"127.0.0.1\"\nport = {port}");
+    let gw = start_gateway(&section, &extra, |apps| write_fixture_apps(apps, up)).await;
+
+    // No Redis yet (a passive region before promotion): keyless traffic works, keyed gets 503, not ready.
+    assert_eq!(get(&gw.url("/quickstart/x"), &[]).await.status, 200);
+    assert_eq!(
+        get(&gw.url("/otto/x"), &[("authorization", "k")])
+            .await
+            .status,
+        503
+    );
+    assert_eq!(get(&gw.url("/ready"), &[]).await.status, 503);
+    assert_eq!(get(&gw.url("/hello"), &[]).await.json()["status"], "fail");
+
+    let redis = Redis::start("127.0.0.1", port);
+    redis.set(&format!("apikey-{}", hash_token("k")), &session(""));
+    eventually("ready once redis appears", T, || async {
+        (get(&gw.url("/ready"), &[]).await.status == 200).then_some(())
+    })
+    .await;
+    assert_eq!(
+        get(&gw.url("/otto/x"), &[("authorization", "k")])
+            .await
+            .status,
+        200
+    );
+
+    // Fencing is persisted and survives a restart.
+    assert_eq!(
+        call("POST", &gw.url("/tyk/dr/fence"), &admin(), "")
+            .await
+            .status,
+        200
+    );
+    assert!(fence.exists());
+    drop(gw);
+    let gw = start_gateway(&section, &extra, |apps| write_fixture_apps(apps, up)).await;
+    let r = get(&gw.url("/ready"), &[]).await;
+    assert_eq!(r.status, 503);
+    assert_eq!(r.json()["fenced"], true);
+    assert_eq!(
+        call("DELETE", &gw.url("/tyk/dr/fence"), &admin(), "")
+            .await
+            .status,
+        200
+    );
+    assert!(!fence.exists());
+    eventually("ready after unfence", T, || async {
+        (get(&gw.url("/ready"), &[]).await.status == 200).then_some(())
+    })
+    .await;
+}
