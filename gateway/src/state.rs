@@ -158,6 +158,9 @@ impl AppState {
 
     /// Key storage name (hashed unless `hash_keys = false`).
     pub fn key_hash(&self, token: &str) -> String {
-        tyk_model::hash_key(token, self.settings.raw.hash_keys)
+        if !self.settings.raw.hash_keys {
+            return token.to_string();
+        }
+        crate::proxy::upstream::memo_hash(token, tyk_model::hash_token)
     }
 }

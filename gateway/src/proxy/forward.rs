@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, Uri};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use crate::apis::{upstream_path, ApiRoute};
@@ -90,5 +89,5 @@ pub async fn forward(
     let (mut parts, body) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     parts.headers.append(header::VIA, VIA_VALUE);
-    Ok(Response::from_parts(parts, body.boxed()))
+    Ok(Response::from_parts(parts, Body::Upstream(body)))
 }

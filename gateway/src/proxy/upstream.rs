@@ -103,6 +103,32 @@ async fn connect(route: &ApiRoute) -> Result<Sender, GwError> {
     Ok(sender)
 }
 
+/// Tokens → storage names, memoised per thread: generated tokens need a base64 decode and a JSON parse to
+/// learn their hash algorithm, on every request otherwise.
+pub fn memo_hash(token: &str, compute: impl FnOnce(&str) -> String) -> String {
+    const MAX_TOKEN: usize = 256;
+    const MAX_ENTRIES: usize = 16_384;
+    thread_local! {
+        static MEMO: RefCell<HashMap<Box<str>, Box<str>, foldhash::fast::RandomState>> =
+            RefCell::new(HashMap::default());
+    }
+    if token.len() > MAX_TOKEN {
+        return compute(token);
+    }
+    MEMO.with(|m| {
+        if let Some(h) = m.borrow().get(token) {
+            return h.to_string();
+        }
+        let h = compute(token);
+        let mut m = m.borrow_mut();
+        if m.len() >= MAX_ENTRIES {
+            m.clear();
+        }
+        m.insert(token.into(), h.as_str().into());
+        h
+    })
+}
+
 /// Send `req` (origin-form URI, headers final) to the route's upstream.
 pub async fn send(
     route: &ApiRoute,
