@@ -12,10 +12,12 @@ Examples:
   tyk-dr cfn --out stacks/                 write one CloudFormation template per region + global
   tyk-dr cfn --out stacks/ --check         exit 2 if stacks/ is out of date (for CI)
   tyk-dr status                            can the passive region take over now? (exit 3 if not)
+  tyk-dr failover --dry-run                what a failover would change, step by step
   tyk-dr monitor --interval 5s --listen 127.0.0.1:9464   the same continuously, with /metrics
   tyk-dr completions bash > /etc/bash_completion.d/tyk-dr
 
-Exit codes: 0 ok, 1 failure, 2 differences found (--check), 3 passive not ready (status),
+Exit codes: 0 ok, 1 failure, 2 differences found (--check), 3 passive not ready (status,
+failover preflight), 4 another failover holds the epoch,
 64 bad command line, 65 invalid tyk-dr.toml, 66 tyk-dr.toml not found.";
 
 /// tyk-dr: active-passive disaster recovery for Tyk-style API gateways on AWS.
@@ -73,6 +75,12 @@ pub enum Command {
         after_help = "Example:\n  tyk-dr monitor --interval 5s --listen 127.0.0.1:9464\n  curl -s 127.0.0.1:9464/metrics | grep tyk_dr_passive_ready"
     )]
     Monitor(MonitorArgs),
+    /// Move traffic to the passive region: run the failover playbook (journaled, resumable).
+    #[command(after_help = "Examples:\n  tyk-dr failover --dry-run\n  tyk-dr failover --yes --failed-at 2026-11-21T03:04:05Z\n  tyk-dr failover --resume failover-1763694245123-1a2b --yes\n\nExit 0 done, 1 a step failed (resume with --resume), 3 preflight refused (use --force), 4 another run holds the epoch.")]
+    Failover(PlaybookArgs),
+    /// Move traffic back to the original active region: resync it, then run the failback playbook.
+    #[command(after_help = "Example:\n  tyk-dr failback --dry-run && tyk-dr failback --yes")]
+    Failback(PlaybookArgs),
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  tyk-dr completions zsh > ~/.zfunc/_tyk-dr")]
     Completions(CompletionsArgs),
@@ -109,6 +117,71 @@ pub struct MonitorArgs {
     /// Stop after this many passes (default: run until Ctrl-C).
     #[arg(long)]
     pub count: Option<u64>,
+}
+
+/// Options of `tyk-dr failover` and `tyk-dr failback`.
+#[derive(Debug, Args)]
+pub struct PlaybookArgs {
+    /// Print what each step would change; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Answer yes to the confirmation and to `pause`/`approval` steps.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Continue an interrupted run from its journal.
+    #[arg(long, value_name = "RUN_ID")]
+    pub resume: Option<String>,
+    /// Run a playbook file instead of the built-in one.
+    #[arg(long, value_name = "FILE")]
+    pub playbook: Option<PathBuf>,
+    /// Go on even when preflight finds the target unfit.
+    #[arg(long)]
+    pub force: bool,
+    /// Allow a forced MongoDB replica set reconfig (never unattended).
+    #[arg(long)]
+    pub confirm_force_reconfig: bool,
+    /// When the failure happened (ms since epoch or RFC 3339): the origin of RTO and RPO.
+    #[arg(long, value_name = "TIME")]
+    pub failed_at: Option<String>,
+    /// Where journals and reports go (default: .tyk-dr/runs next to the config file).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// Options of `tyk-dr plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Save the plan as JSON, for `tyk-dr apply --plan FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 2 when there are changes, 0 when none, 1 on errors.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+/// Options of `tyk-dr apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Apply this saved plan exactly; refused if the infrastructure changed since.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Where journals go (default: .tyk-dr next to the config file).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// Options of `tyk-dr destroy`.
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Where journals go (default: .tyk-dr next to the config file).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Options of `tyk-dr completions`.

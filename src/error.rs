@@ -14,6 +14,8 @@ pub mod exit {
     pub const DIFFERENCES: u8 = 2;
     /// `status`: the passive region could not take over now.
     pub const NOT_READY: u8 = 3;
+    /// `failover`/`failback`: another run holds the epoch.
+    pub const CONFLICT: u8 = 4;
     /// The command line was wrong (EX_USAGE).
     pub const USAGE: u8 = 64;
     /// tyk-dr.toml is invalid (EX_DATAERR).

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod playbook;
 pub mod probes;
 pub mod status;
 
@@ -47,6 +48,8 @@ where
         Command::Validate(args) => commands::validate::run(&ctx, args),
         Command::Cfn(args) => commands::cfn::run(&ctx, args),
         Command::Status => commands::status::run(&ctx),
+        Command::Failover(args) => commands::failover::run(&ctx, args, commands::failover::Direction::Failover),
+        Command::Failback(args) => commands::failover::run(&ctx, args, commands::failover::Direction::Failback),
         Command::Monitor(args) => commands::monitor::run(&ctx, args),
         Command::Completions(args) => Ok(commands::completions::run(args)),
     };

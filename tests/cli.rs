@@ -31,22 +31,43 @@ fn validate_summarises_a_valid_file() {
     let o = tyk_dr(&["-c", "examples/full.toml", "validate"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
-    assert!(out.starts_with("examples/full.toml is valid (0 warning(s))\n"), "{out}");
-    assert!(out.contains("passive   eu-central-1 (eu-central-1a, eu-central-1b, eu-central-1c; 10.50.0.0/16)"), "{out}");
-    assert!(out.contains("replica set `tyk` (MongoDB 7.0): 3 active + 2 passive members, 5 votes"), "{out}");
+    assert!(
+        out.starts_with("examples/full.toml is valid (0 warning(s))\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "passive   eu-central-1 (eu-central-1a, eu-central-1b, eu-central-1c; 10.50.0.0/16)"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("replica set `tyk` (MongoDB 7.0): 3 active + 2 passive members, 5 votes"),
+        "{out}"
+    );
 }
 
 #[test]
 fn invalid_file_exits_65_and_points_at_file_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "tyk-dr.toml", "project = \"acme\"\n\n[dns]\nglobal_ttl = 300\nhealth_check_intervall = 10\n");
+    let file = write(
+        dir.path(),
+        "tyk-dr.toml",
+        "project = \"acme\"\n\n[dns]\nglobal_ttl = 300\nhealth_check_intervall = 10\n",
+    );
     let o = tyk_dr(&["-c", &file, "validate"]);
     assert_eq!(o.status.code(), Some(65));
     let err = stderr(&o);
     assert!(err.contains(&format!("{file}:4:14")), "{err}");
-    assert!(err.contains("error[ttl-above-window]: `dns.global_ttl`"), "{err}");
+    assert!(
+        err.contains("error[ttl-above-window]: `dns.global_ttl`"),
+        "{err}"
+    );
     assert!(err.contains(&format!("{file}:5:1")), "{err}");
-    assert!(err.contains("did you mean `health_check_interval`?"), "{err}");
+    assert!(
+        err.contains("did you mean `health_check_interval`?"),
+        "{err}"
+    );
     assert!(err.contains("has 2 error(s)"), "{err}");
     assert!(stdout(&o).is_empty());
 }
@@ -54,7 +75,11 @@ fn invalid_file_exits_65_and_points_at_file_line_and_column() {
 #[test]
 fn json_output_lists_diagnostics_with_positions() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "t.toml", "project = \"acme\"\n[mongo]\nvotes = 3\n");
+    let file = write(
+        dir.path(),
+        "t.toml",
+        "project = \"acme\"\n[mongo]\nvotes = 3\n",
+    );
     let o = tyk_dr(&["-c", &file, "-o", "json", "validate"]);
     assert_eq!(o.status.code(), Some(65));
     let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON on stdout");
@@ -62,7 +87,10 @@ fn json_output_lists_diagnostics_with_positions() {
     let d = &doc["diagnostics"][0];
     assert_eq!(d["code"], "votes");
     assert_eq!(d["field"], "mongo.votes");
-    assert_eq!((d["line"].as_u64(), d["column"].as_u64()), (Some(3), Some(9)));
+    assert_eq!(
+        (d["line"].as_u64(), d["column"].as_u64()),
+        (Some(3), Some(9))
+    );
     assert_eq!(d["file"], file.as_str());
     assert!(d["help"].as_str().unwrap().contains("votes = 1"));
 }
@@ -80,11 +108,19 @@ fn json_validate_includes_the_effective_config() {
 #[test]
 fn strict_turns_warnings_into_failure() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "t.toml", "project = \"acme\"\n[gateway]\nport = 80\n");
+    let file = write(
+        dir.path(),
+        "t.toml",
+        "project = \"acme\"\n[gateway]\nport = 80\n",
+    );
     assert_eq!(tyk_dr(&["-c", &file, "validate"]).status.code(), Some(0));
     let o = tyk_dr(&["-c", &file, "validate", "--strict"]);
     assert_eq!(o.status.code(), Some(65));
-    assert!(stderr(&o).contains("warning[privileged-port]"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning[privileged-port]"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -92,13 +128,22 @@ fn missing_config_exits_66_with_a_hint() {
     let o = tyk_dr(&["-c", "/nonexistent/tyk-dr.toml", "validate"]);
     assert_eq!(o.status.code(), Some(66));
     let err = stderr(&o);
-    assert!(err.contains("cannot read `/nonexistent/tyk-dr.toml`"), "{err}");
-    assert!(err.contains("hint: pass the file with `--config FILE`"), "{err}");
+    assert!(
+        err.contains("cannot read `/nonexistent/tyk-dr.toml`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: pass the file with `--config FILE`"),
+        "{err}"
+    );
 }
 
 #[test]
 fn bad_command_line_exits_64() {
-    assert_eq!(tyk_dr(&["validate", "--frobnicate"]).status.code(), Some(64));
+    assert_eq!(
+        tyk_dr(&["validate", "--frobnicate"]).status.code(),
+        Some(64)
+    );
     assert_eq!(tyk_dr(&["-o", "yaml", "validate"]).status.code(), Some(64));
     assert_eq!(tyk_dr(&["cfn"]).status.code(), Some(64));
 }
@@ -115,7 +160,19 @@ fn help_lists_only_implemented_commands_and_exit_codes() {
         .take_while(|l| !l.is_empty())
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert_eq!(commands, ["validate", "cfn", "completions", "help"]);
+    assert_eq!(
+        commands,
+        [
+            "validate",
+            "cfn",
+            "status",
+            "monitor",
+            "failover",
+            "failback",
+            "completions",
+            "help"
+        ]
+    );
     assert!(out.contains("65 invalid tyk-dr.toml"), "{out}");
 }
 
@@ -141,24 +198,54 @@ fn cfn_writes_templates_then_reports_them_unchanged_and_checks_drift() {
         .collect();
     files.sort();
     assert!(files.len() >= 3, "{files:?}");
-    assert!(files.iter().all(|f| f.ends_with(".json")), "no temporary files left: {files:?}");
+    assert!(
+        files.iter().all(|f| f.ends_with(".json")),
+        "no temporary files left: {files:?}"
+    );
     assert_eq!(stdout(&first).matches("created").count(), files.len());
 
     let second = tyk_dr(&["-c", "examples/full.toml", "cfn", "--out", &out_s]);
     assert_eq!(stdout(&second).matches("unchanged").count(), files.len());
-    assert_eq!(tyk_dr(&["-c", "examples/full.toml", "cfn", "--out", &out_s, "--check"]).status.code(), Some(0));
+    assert_eq!(
+        tyk_dr(&[
+            "-c",
+            "examples/full.toml",
+            "cfn",
+            "--out",
+            &out_s,
+            "--check"
+        ])
+        .status
+        .code(),
+        Some(0)
+    );
 
     std::fs::write(out.join(&files[0]), "{}\n").unwrap();
-    let check = tyk_dr(&["-c", "examples/full.toml", "cfn", "--out", &out_s, "--check"]);
+    let check = tyk_dr(&[
+        "-c",
+        "examples/full.toml",
+        "cfn",
+        "--out",
+        &out_s,
+        "--check",
+    ]);
     assert_eq!(check.status.code(), Some(2));
     assert!(stdout(&check).contains("differs"), "{}", stdout(&check));
-    assert_eq!(std::fs::read_to_string(out.join(&files[0])).unwrap(), "{}\n", "--check must not write");
+    assert_eq!(
+        std::fs::read_to_string(out.join(&files[0])).unwrap(),
+        "{}\n",
+        "--check must not write"
+    );
 }
 
 #[test]
 fn cfn_refuses_an_invalid_config_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "t.toml", "project = \"acme\"\n[dns]\nhealth_check_interval = 5\n");
+    let file = write(
+        dir.path(),
+        "t.toml",
+        "project = \"acme\"\n[dns]\nhealth_check_interval = 5\n",
+    );
     let out = dir.path().join("stacks");
     let o = tyk_dr(&["-c", &file, "cfn", "--out", &out.display().to_string()]);
     assert_eq!(o.status.code(), Some(65));

@@ -597,6 +597,8 @@ fn self_managed_redis_record_points_at_the_sides_first_server() {
         passive: vec!["redis-b.example.internal:6379".into()],
         sentinels: vec![],
         master_name: "tyk".into(),
+        active_name: None,
+        passive_name: None,
     });
     let ts = generate(&c);
     let rec = |t: &Template| t.body["Resources"]["RedisRecord"]["Properties"].clone();

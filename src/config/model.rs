@@ -258,9 +258,23 @@ pub struct SelfManagedRedis {
     /// Sentinel master name.
     #[serde(default = "SelfManagedRedis::default_master_name")]
     pub master_name: String,
+    /// DNS name of the active side's primary: the Redis CNAME's target while active serves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_name: Option<String>,
+    /// DNS name of the passive side's primary: the CNAME's target after a failover.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passive_name: Option<String>,
 }
 
 impl SelfManagedRedis {
+    /// The CNAME target for one side, when configured.
+    pub fn name(&self, side: Side) -> Option<&str> {
+        match side {
+            Side::Active => self.active_name.as_deref(),
+            Side::Passive => self.passive_name.as_deref(),
+        }
+    }
+
     fn default_master_name() -> String {
         "tyk".into()
     }
@@ -373,6 +387,9 @@ pub struct Gateway {
     /// SSM parameter holding the AMI id to launch (Debian 12 by default).
     #[serde(default = "Gateway::default_ami_parameter")]
     pub ami_parameter: String,
+    /// A path behind token auth that `verify` requests through the global name after a failover.
+    #[serde(default = "Gateway::default_verify_path")]
+    pub verify_path: String,
     /// Base URLs of gateways that tyk-dr does not discover through AWS (self-managed or local runs).
     #[serde(default, skip_serializing_if = "Endpoints::is_empty")]
     pub endpoints: Endpoints,
@@ -418,6 +435,9 @@ impl Gateway {
     fn default_port() -> u16 {
         8080
     }
+    fn default_verify_path() -> String {
+        "/hello".into()
+    }
     fn default_ami_parameter() -> String {
         "/aws/service/debian/release/12/latest/arm64".into()
     }
@@ -432,6 +452,7 @@ impl Default for Gateway {
             artifact_url: Self::default_artifact_url(),
             port: Self::default_port(),
             ami_parameter: Self::default_ami_parameter(),
+            verify_path: Self::default_verify_path(),
             endpoints: Endpoints::default(),
         }
     }

@@ -23,6 +23,8 @@ fn exemplar() -> toml::Value {
         passive: vec!["10.20.1.10:6379".into()],
         sentinels: vec!["10.10.1.20:26379".into()],
         master_name: "tyk".into(),
+        active_name: Some("redis-a.tyk-dr.internal".into()),
+        passive_name: Some("redis-b.tyk-dr.internal".into()),
     });
     config.gateway.endpoints.active = vec!["http://10.10.1.21:8080".into()];
     config.gateway.endpoints.passive = vec!["http://10.20.1.21:8080".into()];

@@ -357,6 +357,23 @@ fn self_managed(r: &Redis, out: &mut Vec<Diagnostic>) {
             }
         }
     }
+    for side in Side::BOTH {
+        if let Some(name) = sm.name(side) {
+            if !is_dns_name(name) {
+                out.push(
+                    Diagnostic::error(
+                        "dns-name",
+                        base.key(&format!("{side}_name")),
+                        format!("`{name}` is not a DNS name"),
+                    )
+                    .expected(
+                        "the DNS name of this side's Redis primary, e.g. `redis-a.tyk-dr.internal`",
+                    )
+                    .help("a CNAME must point at a name, not an IP address"),
+                );
+            }
+        }
+    }
     if !sm.sentinels.is_empty() && sm.sentinels.len() % 2 == 0 {
         out.push(
             Diagnostic::error(
@@ -568,6 +585,17 @@ fn gateway(c: &Config, out: &mut Vec<Diagnostic>) {
                 );
             }
         }
+    }
+    if !g.verify_path.starts_with('/') {
+        out.push(
+            Diagnostic::error(
+                "verify-path",
+                base.key("verify_path"),
+                format!("`{}` is not an absolute path", g.verify_path),
+            )
+            .expected("a path starting with `/`")
+            .help("use an API's listen path, e.g. `/payments/health`"),
+        );
     }
     if g.port < 1024 {
         out.push(

@@ -62,7 +62,8 @@ impl std::fmt::Debug for RedisAccess {
     }
 }
 
-async fn connect(
+/// Opens a connection with the probe timeouts (also used by the playbook's Redis steps).
+pub async fn connect(
     addr: &str,
     access: &RedisAccess,
 ) -> Result<redis::aio::MultiplexedConnection, String> {

@@ -29,7 +29,7 @@ pub fn judge(config: &Config, s: &Status) -> Verdict {
             "no passive gateways are configured: list them under [gateway.endpoints] passive"
                 .into(),
         );
-    } else if !passive.gateways.iter().any(|g| g.ready) {
+    } else if !passive.gateways.iter().any(standby_ok) {
         let why: Vec<String> = passive
             .gateways
             .iter()
@@ -41,8 +41,8 @@ pub fn judge(config: &Config, s: &Status) -> Verdict {
             .collect();
         reasons.push(format!("no passive gateway is ready ({})", why.join("; ")));
     }
-    for g in passive.gateways.iter().filter(|g| g.fenced) {
-        notes.push(format!("passive gateway {} is fenced", g.url));
+    if passive.gateways.iter().any(|g| g.fenced) {
+        notes.push("passive gateways are fenced, as a standby should be after a failback: failover unfences them".into());
     }
 
     match passive.redis.first() {
@@ -120,6 +120,11 @@ pub fn judge(config: &Config, s: &Status) -> Verdict {
         reasons,
         notes,
     }
+}
+
+/// A standby gateway that can serve once a failover unfences it: ready, or fenced with no other problem.
+fn standby_ok(g: &crate::probes::gateway::GatewayProbe) -> bool {
+    g.ready || (g.reachable && g.fenced && g.reasons.iter().all(|r| r == "fenced"))
 }
 
 /// `850 ms`, `4.2 s`, `3 min`: durations as people read them.

@@ -193,3 +193,24 @@ fn human_durations() {
     assert_eq!(human_ms(4_200), "4.2 s");
     assert_eq!(human_ms(600_000), "10 min");
 }
+
+#[test]
+fn fenced_standby_gateways_are_fine_but_fenced_with_redis_down_is_not() {
+    let mut s = healthy();
+    for g in &mut s.regions[1].gateways {
+        g.ready = false;
+        g.fenced = true;
+        g.reasons = vec!["fenced".into()];
+    }
+    let v = judge(&config(), &s);
+    assert!(v.ready, "{v:?}");
+    assert_eq!(v.notes.len(), 1);
+    for g in &mut s.regions[1].gateways {
+        g.reasons.push("redis unreachable".into());
+    }
+    assert!(
+        reasons(&s)[0].contains("fenced, redis unreachable"),
+        "{:?}",
+        reasons(&s)
+    );
+}

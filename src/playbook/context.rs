@@ -1,0 +1,171 @@
+//! What every step can use: the topology, the direction of the transition,
+//! shared clients, secrets (never printed), and the facts earlier steps learned.
+
+use std::net::SocketAddr;
+
+use serde_json::{Map, Value};
+use tyk_dr_aws::route53::{Route53, Zone};
+
+use super::steps::StepError;
+use crate::config::{Config, Side};
+use crate::probes::redis::RedisAccess;
+use crate::probes::{dns, PROBE_TIMEOUT};
+
+/// A failover (passive takes over) or a failback (the original active returns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Transition {
+    /// The side giving up traffic.
+    pub from: Side,
+    /// The side taking over.
+    pub to: Side,
+}
+
+/// Everything a step needs; facts are filled in as steps complete (and replayed on `--resume`).
+pub struct Ctx {
+    /// The checked topology.
+    pub config: Config,
+    /// Direction of this run.
+    pub transition: Transition,
+    /// This run's id (journal file name, epoch claim).
+    pub run_id: String,
+    /// RTO origin: the failure time given with `--failed-at`, or the command's start.
+    pub origin_ms: i64,
+    /// Plain HTTP client for gateways.
+    pub http: reqwest::Client,
+    /// Redis credentials.
+    pub redis: RedisAccess,
+    /// Resolver through the configured nameserver.
+    pub resolver: hickory_resolver::TokioResolver,
+    /// Route 53 adapter.
+    pub route53: Route53,
+    /// Gateway management secret (`TYK_DR_GATEWAY_SECRET`); never logged.
+    pub gateway_secret: Option<String>,
+    /// Run even when preflight says the target is not ready.
+    pub force: bool,
+    /// Allow a forced MongoDB reconfig.
+    pub confirm_force_reconfig: bool,
+    /// Answer "yes" to pauses and approvals.
+    pub assume_yes: bool,
+    /// What earlier steps learned (source offset, epoch, canary, first verified request...).
+    pub facts: Map<String, Value>,
+}
+
+impl Ctx {
+    /// Builds the clients for a run.
+    pub async fn new(
+        config: Config,
+        transition: Transition,
+        run_id: String,
+        origin_ms: i64,
+    ) -> Self {
+        let nameserver = config
+            .dns
+            .nameserver
+            .as_deref()
+            .and_then(|s| s.parse::<SocketAddr>().ok());
+        let sdk = tyk_dr_aws::sdk_config(None, Some(&config.regions.active.name)).await;
+        Self {
+            redis: RedisAccess {
+                password: if config.redis.auth {
+                    std::env::var("TYK_DR_REDIS_PASSWORD").ok()
+                } else {
+                    None
+                },
+            },
+            resolver: dns::resolver(nameserver),
+            http: reqwest::Client::builder()
+                .timeout(PROBE_TIMEOUT)
+                .connect_timeout(PROBE_TIMEOUT)
+                .no_proxy()
+                .build()
+                .expect("an HTTP client without TLS always builds"),
+            route53: Route53::new(&sdk),
+            gateway_secret: std::env::var("TYK_DR_GATEWAY_SECRET")
+                .ok()
+                .filter(|s| !s.is_empty()),
+            force: false,
+            confirm_force_reconfig: false,
+            assume_yes: false,
+            facts: Map::new(),
+            config,
+            transition,
+            run_id,
+            origin_ms,
+        }
+    }
+
+    /// The region code of a side.
+    pub fn region(&self, side: Side) -> &str {
+        &self.config.region(side).name
+    }
+
+    /// The first (primary) Redis address of a side.
+    pub fn redis_primary(&self, side: Side) -> Result<&str, StepError> {
+        self.config
+            .redis
+            .self_managed_addresses(side)
+            .first()
+            .map(String::as_str)
+            .ok_or_else(|| {
+                StepError::Failed(format!("no {side} Redis address in [redis.self_managed]"))
+            })
+    }
+
+    /// A fact as an integer.
+    pub fn fact_i64(&self, key: &str) -> Option<i64> {
+        self.facts.get(key).and_then(Value::as_i64)
+    }
+
+    /// Calls a gateway management endpoint; returns the HTTP status.
+    pub async fn gateway_call(
+        &self,
+        method: reqwest::Method,
+        base: &str,
+        path: &str,
+    ) -> Result<u16, String> {
+        let secret = self
+            .gateway_secret
+            .as_deref()
+            .ok_or("TYK_DR_GATEWAY_SECRET is not set: the gateways' management API needs it")?;
+        let url = format!("{}{path}", base.trim_end_matches('/'));
+        self.http
+            .request(method, &url)
+            .header("X-Tyk-Authorization", secret)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .map_err(|e| format!("{url}: {}", innermost(&e)))
+    }
+
+    /// The hosted zones named `name` (one per region for private zones on AWS, one locally).
+    pub async fn zones_named(&self, name: &str, private: bool) -> Result<Vec<Zone>, StepError> {
+        let wanted = tyk_dr_aws::route53::normalize_name(name);
+        let zones = self
+            .route53
+            .list_zones()
+            .await
+            .map_err(|e| StepError::Failed(e.to_string()))?;
+        let found: Vec<Zone> = zones
+            .into_iter()
+            .filter(|z| z.name == wanted && z.private == private)
+            .collect();
+        if found.is_empty() {
+            let kind = if private { "private" } else { "public" };
+            return Err(StepError::Failed(format!(
+                "no {kind} hosted zone named {name} in Route 53"
+            )));
+        }
+        Ok(found)
+    }
+}
+
+/// The innermost cause of an error chain: what a person needs to read.
+pub fn innermost(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg = s.to_string();
+        source = s.source();
+    }
+    msg
+}

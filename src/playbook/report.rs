@@ -1,0 +1,153 @@
+//! The account of a run: a timeline of steps with durations, the measured RTO
+//! and RPO, and the epoch; printed as a table and written as JSON.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use tabled::builder::Builder;
+use tabled::settings::Style;
+
+use super::journal::Entry;
+use crate::status::verdict::human_ms;
+
+/// One row of the timeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// Step name.
+    pub step: String,
+    /// Start, ms after the run started.
+    pub at_ms: i64,
+    /// Duration.
+    pub duration_ms: u64,
+    /// `done`, `nothing to do`, `failed`.
+    pub result: String,
+    /// What it did, or why it failed.
+    pub detail: String,
+}
+
+/// The whole account.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Run id.
+    pub run_id: String,
+    /// Playbook name.
+    pub playbook: String,
+    /// Region giving up traffic.
+    pub from: String,
+    /// Region taking over.
+    pub to: String,
+    /// True when every step succeeded (or failed with `continue`).
+    pub ok: bool,
+    /// Step rows in order (including steps of earlier attempts resumed from).
+    pub timeline: Vec<Row>,
+    /// Failure (or command start) to the first verified request served by the new region.
+    pub rto_ms: Option<i64>,
+    /// Upper bound of lost writes: when writes stopped minus the newest canary on the new primary.
+    pub rpo_ms: Option<i64>,
+    /// The target caught up with the paused source before promotion (planned failover, no data lost).
+    pub caught_up: Option<bool>,
+    /// Epoch now held.
+    pub epoch: Option<i64>,
+    /// Failed requests seen by a load running during the window, when one ran.
+    pub failed_requests: Option<u64>,
+    /// The facts the steps learned.
+    pub facts: Map<String, Value>,
+}
+
+impl Report {
+    /// Builds the report from the journal entries and the run's origin.
+    pub fn build(
+        run_id: &str,
+        playbook: &str,
+        from: &str,
+        to: &str,
+        origin_ms: i64,
+        entries: &[Entry],
+        facts: &Map<String, Value>,
+    ) -> Self {
+        let started = entries.first().map_or(origin_ms, |e| e.ts_ms);
+        let mut timeline = Vec::new();
+        // A step's last outcome counts: a failure retried by `--resume` and then done is fine.
+        let mut last = std::collections::BTreeMap::new();
+        for e in entries
+            .iter()
+            .filter(|e| e.event == "step-done" || e.event == "step-failed")
+        {
+            let failed = e.event == "step-failed";
+            let continued = failed && e.run["on_failure"] == "continue";
+            last.insert(e.index, !failed || continued);
+            let detail = match (&e.error, e.actions.is_empty()) {
+                (Some(err), _) => err.clone(),
+                (None, true) => String::new(),
+                (None, false) => e.actions.join("; "),
+            };
+            timeline.push(Row {
+                step: e.step.clone().unwrap_or_default(),
+                at_ms: e.ts_ms - e.duration_ms.unwrap_or(0) as i64 - started,
+                duration_ms: e.duration_ms.unwrap_or(0),
+                result: if failed {
+                    "failed".into()
+                } else if e.actions.is_empty() {
+                    "nothing to do".into()
+                } else {
+                    "done".into()
+                },
+                detail,
+            });
+        }
+        let finished = entries.iter().any(|e| e.event == "run-end");
+        let ok = finished && last.values().all(|ok| *ok);
+        let get = |k: &str| facts.get(k).and_then(Value::as_i64);
+        let writes_stopped = get("failed_at_ms")
+            .or_else(|| get("fenced_at_ms"))
+            .unwrap_or(origin_ms);
+        Self {
+            run_id: run_id.into(),
+            playbook: playbook.into(),
+            from: from.into(),
+            to: to.into(),
+            ok,
+            timeline,
+            rto_ms: get("first_verified_ms").map(|t| t - origin_ms),
+            rpo_ms: get("canary_ms").map(|c| (writes_stopped - c).max(0)),
+            caught_up: facts.get("caught_up").and_then(Value::as_bool),
+            epoch: get("epoch"),
+            failed_requests: facts.get("failed_requests").and_then(Value::as_u64),
+            facts: facts.clone(),
+        }
+    }
+
+    /// The timeline table and the measured figures.
+    pub fn table(&self) -> String {
+        let mut b = Builder::default();
+        b.push_record(["STEP", "AT", "TOOK", "RESULT", "DETAIL"]);
+        for r in &self.timeline {
+            b.push_record([
+                r.step.clone(),
+                human_ms(r.at_ms),
+                human_ms(r.duration_ms as i64),
+                r.result.clone(),
+                r.detail.clone(),
+            ]);
+        }
+        let mut out = format!(
+            "{} {} → {} ({})\n",
+            self.playbook, self.from, self.to, self.run_id
+        );
+        out.push_str(&b.build().with(Style::sharp()).to_string());
+        out.push('\n');
+        let fig = |v: Option<i64>| v.map_or("not measured".to_owned(), human_ms);
+        out.push_str(&format!(
+            "RTO {}  RPO ≤ {}{}  epoch {}  result {}\n",
+            fig(self.rto_ms),
+            fig(self.rpo_ms),
+            if self.caught_up == Some(true) {
+                " (target caught up before promotion: no acknowledged write lost)"
+            } else {
+                ""
+            },
+            self.epoch.map_or("-".into(), |e| e.to_string()),
+            if self.ok { "OK" } else { "FAILED" }
+        ));
+        out
+    }
+}

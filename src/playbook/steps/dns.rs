@@ -1,0 +1,189 @@
+//! DNS steps: `flip-cname` (the Redis CNAME gateways use) and `flip-dns`
+//! (the global name clients use: an UPSERT, or Route 53 failover doing it).
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde_json::json;
+use tyk_dr_aws::route53::RecordSet;
+
+use super::{fact, Facts, Observation, StepError};
+use crate::config::{FlipMode, RedisBackend, Side};
+use crate::playbook::context::Ctx;
+use crate::probes::dns;
+
+fn cname_target(ctx: &Ctx, side: Side) -> Result<String, StepError> {
+    match (&ctx.config.redis.backend, &ctx.config.redis.self_managed) {
+        (RedisBackend::SelfManaged, Some(sm)) => sm.name(side).map(str::to_owned).ok_or_else(|| {
+            StepError::Failed(format!("set `redis.self_managed.{side}_name`: the DNS name the Redis CNAME points at while {side} is active"))
+        }),
+        _ => Err(StepError::Failed("flipping the CNAME to an ElastiCache endpoint is not supported yet".into())),
+    }
+}
+
+async fn cname_records(ctx: &Ctx) -> Result<Vec<(String, Option<RecordSet>)>, StepError> {
+    let name = tyk_dr_aws::route53::normalize_name(&ctx.config.dns.redis_cname);
+    let mut out = Vec::new();
+    for zone in ctx.zones_named(&ctx.config.dns.private_zone, true).await? {
+        let records = ctx
+            .route53
+            .list_record_sets(&zone.id)
+            .await
+            .map_err(|e| StepError::Failed(e.to_string()))?;
+        out.push((
+            zone.id,
+            records
+                .into_iter()
+                .find(|r| r.name == name && r.rtype == "CNAME"),
+        ));
+    }
+    Ok(out)
+}
+
+pub(super) async fn observe_cname(ctx: &Ctx) -> Result<Observation, StepError> {
+    let target = tyk_dr_aws::route53::normalize_name(&cname_target(ctx, ctx.transition.to)?);
+    let records = cname_records(ctx).await?;
+    let mut actions = Vec::new();
+    let mut now = Vec::new();
+    for (zone, record) in &records {
+        let value = record
+            .as_ref()
+            .and_then(|r| r.values.first())
+            .map(|v| tyk_dr_aws::route53::normalize_name(v));
+        if value.as_deref() != Some(target.as_str()) {
+            actions.push(format!(
+                "point {} at {target} in zone {zone}",
+                ctx.config.dns.redis_cname
+            ));
+        }
+        now.push(json!({"zone": zone, "value": value}));
+    }
+    Ok(Observation::new(
+        json!({"cname": now, "target": target}),
+        actions,
+    ))
+}
+
+pub(super) async fn flip_cname(ctx: &Ctx, obs: &Observation) -> Result<Facts, StepError> {
+    let target = cname_target(ctx, ctx.transition.to)?;
+    let record = RecordSet::simple(
+        &ctx.config.dns.redis_cname,
+        "CNAME",
+        ctx.config.dns.redis_ttl,
+        &[&target],
+    );
+    let mut changes = Vec::new();
+    for zone in obs.observed["cname"].as_array().into_iter().flatten() {
+        let zone = zone["zone"].as_str().unwrap_or_default();
+        changes.push(
+            ctx.route53
+                .upsert_record(zone, &record)
+                .await
+                .map_err(|e| StepError::Failed(e.to_string()))?,
+        );
+    }
+    wait_in_sync(ctx, &changes).await?;
+    // INSYNC is the control plane; done means resolvers answer with the target (the data plane).
+    let want = tyk_dr_aws::route53::normalize_name(&target);
+    loop {
+        let answer = dns::resolve(&ctx.resolver, &ctx.config.dns.redis_cname).await;
+        if answer
+            .cnames
+            .iter()
+            .any(|c| tyk_dr_aws::route53::normalize_name(c) == want)
+        {
+            return Ok(fact("cname_flipped_at_ms", crate::probes::now_ms()));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn wait_in_sync(ctx: &Ctx, changes: &[String]) -> Result<(), StepError> {
+    for change in changes {
+        // Bounded by the step's timeout, which the engine enforces around this call.
+        while !ctx
+            .route53
+            .change_in_sync(change)
+            .await
+            .map_err(|e| StepError::Failed(e.to_string()))?
+        {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    Ok(())
+}
+
+/// IPs of one side's gateways, from `[gateway.endpoints]`.
+fn gateway_ips(ctx: &Ctx, side: Side) -> BTreeSet<IpAddr> {
+    ctx.config
+        .gateway
+        .endpoints
+        .of(side)
+        .iter()
+        .filter_map(|u| {
+            u.split("://")
+                .last()?
+                .split([':', '/'])
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+pub(super) async fn observe_global(ctx: &Ctx) -> Result<Observation, StepError> {
+    let want = gateway_ips(ctx, ctx.transition.to);
+    if want.is_empty() {
+        return Err(StepError::Failed(format!(
+            "no {} gateway endpoints in [gateway.endpoints]: cannot tell where the global name must point",
+            ctx.transition.to
+        )));
+    }
+    let answer = dns::resolve(&ctx.resolver, &ctx.config.dns.global_name).await;
+    let points_at_target =
+        !answer.addresses.is_empty() && answer.addresses.iter().all(|a| want.contains(a));
+    let mut actions = Vec::new();
+    if !points_at_target {
+        actions.push(match ctx.config.dns.flip_mode {
+            FlipMode::Upsert => format!("UPSERT {} to {:?}", ctx.config.dns.global_name, want),
+            FlipMode::Health => format!(
+                "wait for Route 53 failover to answer {} with the {} gateways",
+                ctx.config.dns.global_name, ctx.transition.to
+            ),
+        });
+    }
+    Ok(Observation::new(
+        json!({"answer": answer, "target_ips": want}),
+        actions,
+    ))
+}
+
+pub(super) async fn flip_global(ctx: &Ctx, obs: &Observation) -> Result<Facts, StepError> {
+    let want = gateway_ips(ctx, ctx.transition.to);
+    if ctx.config.dns.flip_mode == FlipMode::Upsert && !obs.actions.is_empty() {
+        let zone = super::fence::public_zone(ctx).await?;
+        let ips: Vec<String> = want.iter().map(ToString::to_string).collect();
+        let values: Vec<&str> = ips.iter().map(String::as_str).collect();
+        let record = RecordSet::simple(
+            &ctx.config.dns.global_name,
+            "A",
+            ctx.config.dns.global_ttl,
+            &values,
+        );
+        let change = ctx
+            .route53
+            .upsert_record(&zone, &record)
+            .await
+            .map_err(|e| StepError::Failed(e.to_string()))?;
+        wait_in_sync(ctx, &[change]).await?;
+    }
+    // Either way, done means resolvers now answer with the target: wait for it (bounded by the step timeout).
+    loop {
+        let answer = dns::resolve(&ctx.resolver, &ctx.config.dns.global_name).await;
+        if !answer.addresses.is_empty() && answer.addresses.iter().all(|a| want.contains(a)) {
+            return Ok(fact("dns_flipped_at_ms", crate::probes::now_ms()));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

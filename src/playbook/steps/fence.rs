@@ -1,0 +1,142 @@
+//! `fence`: take the epoch (so a concurrent run stops here), then make the
+//! source unable to take writes: its gateways answer 503 and its Redis primary
+//! pauses writes. An unreachable source is recorded, never waited on.
+
+use serde_json::json;
+
+use super::{Facts, Observation, StepError};
+use crate::playbook::context::Ctx;
+use crate::playbook::epoch::{self, Epoch, EpochError};
+use crate::probes::redis as redis_probe;
+
+/// How long the source Redis pauses writes; promote-redis demotes it well before this ends.
+const PAUSE_MS: u64 = 120_000;
+
+pub(super) async fn observe(ctx: &Ctx) -> Result<Observation, StepError> {
+    let zone = public_zone(ctx).await?;
+    let current = epoch::read(&ctx.route53, &zone, &ctx.config.dns.global_name)
+        .await
+        .map_err(StepError::Failed)?;
+    let target_region = ctx.region(ctx.transition.to).to_owned();
+    let mut actions = Vec::new();
+    // When the epoch already names the target (this run took it before a crash), it is kept.
+    if !current
+        .as_ref()
+        .is_some_and(|(e, _)| e.active == target_region)
+    {
+        let next = current.as_ref().map_or(1, |(e, _)| e.number + 1);
+        actions.push(format!("move the epoch to {next} (active={target_region})"));
+    }
+    let source = ctx.transition.from;
+    for url in ctx.config.gateway.endpoints.of(source) {
+        actions.push(format!("fence gateway {url}"));
+    }
+    let source_primary = ctx.redis_primary(source)?;
+    let probe = redis_probe::probe(source_primary, &ctx.redis).await;
+    if probe.reachable && probe.is_primary() {
+        actions.push(format!("pause writes on {source_primary}"));
+    }
+    Ok(Observation::new(
+        json!({
+            "epoch": current.as_ref().map(|(e, _)| e),
+            "source_redis": probe,
+        }),
+        actions,
+    ))
+}
+
+pub(super) async fn act(ctx: &Ctx, obs: &Observation) -> Result<Facts, StepError> {
+    let mut facts = Facts::new();
+    let zone = public_zone(ctx).await?;
+    let global = &ctx.config.dns.global_name;
+    let target_region = ctx.region(ctx.transition.to).to_owned();
+    let current = epoch::read(&ctx.route53, &zone, global)
+        .await
+        .map_err(StepError::Failed)?;
+    match &current {
+        Some((e, _)) if e.active == target_region => {
+            facts.insert("epoch".into(), json!(e.number));
+        }
+        _ => {
+            let next = Epoch {
+                active: target_region.clone(),
+                number: current.as_ref().map_or(1, |(e, _)| e.number + 1),
+            };
+            let claim = format!("{}->{}", ctx.region(ctx.transition.from), target_region);
+            match epoch::advance(&ctx.route53, &zone, global, current.as_ref().map(|(_, r)| r), &next, &claim).await {
+                Ok(()) => {
+                    facts.insert("epoch".into(), json!(next.number));
+                }
+                Err(EpochError::Lost(n)) => {
+                    return Err(StepError::LostEpoch(format!(
+                        "another failover took epoch {n} ({claim}) first; this run changed nothing. Watch it with `tyk-dr status`"
+                    )))
+                }
+                Err(EpochError::Api(e)) => return Err(StepError::Failed(format!("moving the epoch: {e}"))),
+            }
+        }
+    }
+    facts.insert("fenced_at_ms".into(), json!(crate::probes::now_ms()));
+    let mut unreachable = Vec::new();
+    for url in ctx.config.gateway.endpoints.of(ctx.transition.from) {
+        match ctx
+            .gateway_call(reqwest::Method::POST, url, "/tyk/dr/fence")
+            .await
+        {
+            Ok(200..=299) => {}
+            Ok(403) => {
+                return Err(StepError::Failed(format!(
+                    "{url} refused the management secret (TYK_DR_GATEWAY_SECRET)"
+                )))
+            }
+            Ok(code) => unreachable.push(format!("{url}: HTTP {code}")),
+            Err(e) => unreachable.push(e),
+        }
+    }
+    facts.insert("source_gateways_unreachable".into(), json!(unreachable));
+    let source_primary = ctx.redis_primary(ctx.transition.from)?;
+    if obs.observed["source_redis"]["reachable"] == true
+        && obs.observed["source_redis"]["role"] == "master"
+    {
+        let offset = pause_writes(ctx, source_primary).await;
+        match offset {
+            Ok(offset) => {
+                facts.insert("source_offset".into(), json!(offset));
+            }
+            Err(e) => {
+                facts.insert("source_redis_error".into(), json!(e));
+            }
+        }
+    }
+    Ok(facts)
+}
+
+/// `CLIENT PAUSE .. WRITE` on the source primary; returns its replication offset once paused.
+async fn pause_writes(ctx: &Ctx, addr: &str) -> Result<i64, String> {
+    let mut con = redis_probe::connect(addr, &ctx.redis).await?;
+    redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(PAUSE_MS)
+        .arg("WRITE")
+        .query_async::<()>(&mut con)
+        .await
+        .map_err(|e| e.to_string())?;
+    let info: String = redis::cmd("INFO")
+        .arg("replication")
+        .query_async(&mut con)
+        .await
+        .map_err(|e| e.to_string())?;
+    redis_probe::parse_info(&info)
+        .get("master_repl_offset")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| "no master_repl_offset in INFO".to_owned())
+}
+
+/// The public zone holding the global name and the epoch record.
+pub(super) async fn public_zone(ctx: &Ctx) -> Result<String, StepError> {
+    Ok(ctx
+        .zones_named(&ctx.config.dns.public_zone, false)
+        .await?
+        .remove(0)
+        .id)
+}
