@@ -107,11 +107,15 @@ impl HealthBook {
         };
         let wanted: HashMap<String, HealthCheck> =
             wanted.into_iter().map(|h| (h.id.clone(), h)).collect();
+        let mut carried: HashMap<String, bool> = HashMap::new();
         probers.retain(|id, p| {
             let keep = wanted.get(id).is_some_and(|w| *w == p.config);
             if !keep {
                 p.task.abort();
-                if !wanted.contains_key(id) {
+                if wanted.contains_key(id) {
+                    // Changed configuration: restart the prober, keep the status it reached.
+                    carried.insert(id.clone(), p.healthy.load(Ordering::Relaxed));
+                } else {
                     info!(health_check = %id, "stopped probing (no longer referenced)");
                 }
             }
@@ -122,7 +126,7 @@ impl HealthBook {
                 continue;
             }
             // Route 53 considers a new health check healthy until it has enough data.
-            let healthy = Arc::new(AtomicBool::new(true));
+            let healthy = Arc::new(AtomicBool::new(carried.get(&id).copied().unwrap_or(true)));
             info!(
                 health_check = %id,
                 target = %describe(&config),

@@ -63,7 +63,17 @@ impl Refresher {
 
     /// One poll: fetch, log differences, swap the table, update health probers.
     pub async fn refresh_once(&mut self) {
-        let snapshot = match self.fetch().await {
+        // The SDK has no read timeout by default: a hung endpoint (SIGSTOPped emulator) must
+        // not stall the refresher forever. The last table keeps being served meanwhile.
+        let fetched = tokio::time::timeout(self.call_timeout(), self.fetch())
+            .await
+            .unwrap_or_else(|_| {
+                Err(tyk_dr_aws::route53::Error::Unexpected(format!(
+                    "no answer within {:?}",
+                    self.call_timeout()
+                )))
+            });
+        let snapshot = match fetched {
             Ok(s) => s,
             Err(e) => {
                 if !self.failing {
@@ -88,6 +98,11 @@ impl Refresher {
             self.previous = Some(snapshot);
         }
         self.refresh_health().await;
+    }
+
+    /// Bound on one poll's Route 53 calls: five refresh periods, at least 5 s.
+    fn call_timeout(&self) -> Duration {
+        (self.config.refresh * 5).max(Duration::from_secs(5))
     }
 
     async fn fetch(&self) -> Result<Snapshot, tyk_dr_aws::route53::Error> {
@@ -131,7 +146,15 @@ impl Refresher {
         let checks: Vec<HealthCheck> = if wanted.is_empty() {
             Vec::new()
         } else {
-            match self.route53.list_health_checks().await {
+            let listed =
+                tokio::time::timeout(self.call_timeout(), self.route53.list_health_checks())
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(tyk_dr_aws::route53::Error::Unexpected(
+                            "ListHealthChecks timed out".into(),
+                        ))
+                    });
+            match listed {
                 Ok(all) => all.into_iter().filter(|h| wanted.contains(&h.id)).collect(),
                 Err(e) => {
                     warn!(error = %e, "cannot list health checks; keeping current probers");

@@ -468,3 +468,40 @@ async fn fqdn_health_check_target_resolved_from_served_zones() {
     wait_for_a(addr, "redis.tyk-dr.internal.", "127.0.1.10", false).await;
     dns.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hung_emulator_keeps_last_table_then_recovers() {
+    let moto = Moto::start().await;
+    let (r53, dns) = start(&moto).await;
+    let z = zone(&r53, "hang.test", false).await;
+    let addr = dns.local_addr();
+    let name = "api.hang.test.";
+    r53.upsert_record(&z.id, &RecordSet::simple(name, "A", 1, &["127.0.1.21"]))
+        .await
+        .unwrap();
+    wait_for_a(addr, name, "127.0.1.21", false).await;
+
+    // The emulator hangs (SIGSTOP): answers keep coming from the last table.
+    moto.signal("STOP");
+    struct Cont<'a>(&'a Moto);
+    impl Drop for Cont<'_> {
+        fn drop(&mut self) {
+            self.0.signal("CONT");
+        }
+    }
+    let cont = Cont(&moto);
+    for _ in 0..10 {
+        let m = query(addr, name, RecordType::A, false).await;
+        assert_eq!(answers(&m), [(RecordType::A, "127.0.1.21".to_string())]);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(cont);
+
+    // Back: changes are picked up again.
+    r53.upsert_record(&z.id, &RecordSet::simple(name, "A", 1, &["127.0.2.21"]))
+        .await
+        .unwrap();
+    let took = wait_for_a(addr, name, "127.0.2.21", false).await;
+    eprintln!("after SIGCONT, UPSERT answered in {took:?}");
+    dns.shutdown().await;
+}

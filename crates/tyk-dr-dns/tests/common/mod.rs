@@ -94,6 +94,15 @@ impl Moto {
         panic!("cannot start moto_server: {last_err}");
     }
 
+    /// Sends a signal (`STOP`, `CONT`) to the emulator process, to simulate a hang.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
     /// A Route 53 adapter pointed at this emulator.
     pub async fn route53(&self) -> Route53 {
         Route53::new(&tyk_dr_aws::emulator_config(&self.endpoint, "us-east-1").await)
