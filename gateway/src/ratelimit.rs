@@ -30,6 +30,7 @@ struct RateWin {
 
 #[derive(Debug, Default)]
 struct Quota {
+    max: i64,
     renewal_ms: i64,
     used_global: i64,
     pending: i64,
@@ -176,6 +177,7 @@ impl Limiter {
         self.with_entry(key, |e| {
             let q = e.quota.get_or_insert_with(Quota::default);
             q.renewal_ms = renewal_secs.max(0) * 1000;
+            q.max = max;
             let used = q.used_global + q.pending;
             let allowed = used < max;
             if allowed {
@@ -245,7 +247,8 @@ impl Limiter {
                             sent: q.pending,
                         });
                         q.pending = 0;
-                    } else if idle < recent {
+                    } else if idle < recent && q.used_global >= q.max {
+                        // Exhausted keys send no increments; poll so a renewal (key expiry) is noticed.
                         ops.push(CounterOp::Get {
                             key: format!("quota-{k}"),
                         });

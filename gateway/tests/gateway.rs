@@ -930,3 +930,42 @@ async fn starts_without_redis_and_keeps_fence_across_restarts() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_renews_when_the_redis_counter_expires() {
+    let redis = Redis::start("127.0.0.1", free_port());
+    let up = start_upstream().await;
+    let gw = start_gateway(&redis_at(redis.addr), &standard_extra(), |apps| {
+        write_fixture_apps(apps, up)
+    })
+    .await;
+    let h = hash_token("renewing");
+    redis.set(
+        &format!("apikey-{h}"),
+        &session("").replace(
+            r#""quota_max":-1"#,
+            r#""quota_max":1,"quota_renewal_rate":1"#,
+        ),
+    );
+    assert_eq!(
+        get(&gw.url("/otto/a"), &[("authorization", "renewing")])
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        get(&gw.url("/otto/a"), &[("authorization", "renewing")])
+            .await
+            .status,
+        403
+    );
+    // The counter was created with a 1 s expiry; once Redis drops it the key works again.
+    eventually("quota renewed", T, || async {
+        (get(&gw.url("/otto/a"), &[("authorization", "renewing")])
+            .await
+            .status
+            == 200)
+            .then_some(())
+    })
+    .await;
+}
