@@ -4,7 +4,7 @@
 Private zone tyk-dr.internal: redis-a/redis-b A records and the `redis` CNAME the gateways use.
 Public zone tyk-dr.test: the global name as a PRIMARY/SECONDARY failover pair with health checks on
 each region's first gateway readiness path, and the fencing epoch TXT record.
-Idempotent: existing zones are reused and records UPSERTed.
+Idempotent: existing zones are reused and only missing records are created.
 """
 import os
 import sys
@@ -43,9 +43,16 @@ def health_check(r53, side, ip):
         "RequestInterval": 10, "FailureThreshold": 2})["HealthCheck"]["Id"]
 
 
-def upsert(r53, zone, records):
-    r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={
-        "Changes": [{"Action": "UPSERT", "ResourceRecordSet": r} for r in records]})
+def create_missing(r53, zone, records):
+    """Creates records that do not exist yet; never touches existing ones, so re-seeding after a
+    failover (a region restart) keeps the flipped CNAME and the epoch."""
+    existing = {(r["Name"], r["Type"], r.get("SetIdentifier"))
+                for r in r53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]}
+    missing = [r for r in records
+               if (r["Name"].rstrip(".") + ".", r["Type"], r.get("SetIdentifier")) not in existing]
+    if missing:
+        r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={
+            "Changes": [{"Action": "CREATE", "ResourceRecordSet": r} for r in missing]})
 
 
 def main():
@@ -59,7 +66,7 @@ def main():
     r53 = client("route53")
     private = zone_id(r53, PRIVATE, vpc)
     public = zone_id(r53, PUBLIC)
-    upsert(r53, private, [
+    create_missing(r53, private, [
         {"Name": f"redis-{s}.{PRIVATE}", "Type": "A", "TTL": 1,
          "ResourceRecords": [{"Value": f"{net}.10"}]} for s, (_, net) in REGIONS.items()
     ] + [{"Name": f"redis.{PRIVATE}", "Type": "CNAME", "TTL": 1,
@@ -72,7 +79,7 @@ def main():
                         "ResourceRecords": [{"Value": f"{net}.{n}"} for n in (21, 22, 23)]})
     records.append({"Name": f"_tyk-dr-epoch.{GLOBAL}", "Type": "TXT", "TTL": 1,
                     "ResourceRecords": [{"Value": '"active=us-east-1 epoch=1"'}]})
-    upsert(r53, public, records)
+    create_missing(r53, public, records)
     print(f"route53: {PRIVATE} ({private}), {PUBLIC} ({public})")
 
 

@@ -118,7 +118,10 @@ pub fn run(ctx: &Context, args: &PlaybookArgs, direction: Direction) -> Result<u
                 if entries.iter().any(|e| e.event == "run-end") {
                     eprintln!("{run_id} already completed; printing its report");
                 }
-                let (facts, next) = journal::resume_point(&entries);
+                let (mut facts, next) = journal::resume_point(&entries);
+                // The step we restart may have acted before the crash; steps use this to own their effects.
+                let retrying = entries.iter().any(|e| e.event == "step-start" && e.index == Some(next));
+                facts.insert("retrying_step".into(), json!(retrying));
                 (run_id.clone(), origin, facts, next)
             }
             None => {

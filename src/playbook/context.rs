@@ -137,6 +137,38 @@ impl Ctx {
             .map_err(|e| format!("{url}: {}", innermost(&e)))
     }
 
+    /// Calls a gateway management endpoint and returns its JSON answer (2xx only).
+    pub async fn gateway_json(
+        &self,
+        method: reqwest::Method,
+        base: &str,
+        path: &str,
+    ) -> Result<serde_json::Value, String> {
+        let secret = self
+            .gateway_secret
+            .as_deref()
+            .ok_or("TYK_DR_GATEWAY_SECRET is not set: the gateways' management API needs it")?;
+        let url = format!("{}{path}", base.trim_end_matches('/'));
+        let resp = self
+            .http
+            .request(method, &url)
+            .header("X-Tyk-Authorization", secret)
+            .send()
+            .await
+            .map_err(|e| format!("{url}: {}", innermost(&e)))?;
+        if !resp.status().is_success() {
+            return Err(format!("{url}: HTTP {}", resp.status()));
+        }
+        resp.json()
+            .await
+            .map_err(|e| format!("{url}: {}", innermost(&e)))
+    }
+
+    /// False when an earlier step found the source's Redis unreachable (skip it, do not wait again).
+    pub fn source_may_answer(&self) -> bool {
+        self.facts.get("source_reachable") != Some(&Value::Bool(false))
+    }
+
     /// The hosted zones named `name` (one per region for private zones on AWS, one locally).
     pub async fn zones_named(&self, name: &str, private: bool) -> Result<Vec<Zone>, StepError> {
         let wanted = tyk_dr_aws::route53::normalize_name(name);

@@ -84,6 +84,7 @@ pub async fn execute(
         let duration_ms = started.elapsed().as_millis() as u64;
         match result {
             Ok((obs, facts)) => {
+                ctx.facts.remove("retrying_step");
                 ctx.facts.extend(facts.clone());
                 let summary = if obs.actions.is_empty() {
                     "nothing to do".to_owned()

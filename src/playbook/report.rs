@@ -43,6 +43,8 @@ pub struct Report {
     pub rto_ms: Option<i64>,
     /// Upper bound of lost writes: when writes stopped minus the newest canary on the new primary.
     pub rpo_ms: Option<i64>,
+    /// The canary's bound on lost writes, whatever `caught_up` says (a cross-check).
+    pub rpo_canary_bound_ms: Option<i64>,
     /// The target caught up with the paused source before promotion (planned failover, no data lost).
     pub caught_up: Option<bool>,
     /// Epoch now held.
@@ -108,7 +110,13 @@ impl Report {
             ok,
             timeline,
             rto_ms: get("first_verified_ms").map(|t| t - origin_ms),
-            rpo_ms: get("canary_ms").map(|c| (writes_stopped - c).max(0)),
+            // Caught up = the target had every write the paused source acknowledged: nothing lost,
+            // exactly. Otherwise the canary bounds the loss (to within the canary's interval).
+            rpo_ms: match facts.get("caught_up").and_then(Value::as_bool) {
+                Some(true) => Some(0),
+                _ => get("canary_ms").map(|c| (writes_stopped - c).max(0)),
+            },
+            rpo_canary_bound_ms: get("canary_ms").map(|c| (writes_stopped - c).max(0)),
             caught_up: facts.get("caught_up").and_then(Value::as_bool),
             epoch: get("epoch"),
             failed_requests: facts.get("failed_requests").and_then(Value::as_u64),
@@ -137,13 +145,15 @@ impl Report {
         out.push('\n');
         let fig = |v: Option<i64>| v.map_or("not measured".to_owned(), human_ms);
         out.push_str(&format!(
-            "RTO {}  RPO ≤ {}{}  epoch {}  result {}\n",
+            "RTO {}  RPO {}  epoch {}  result {}\n",
             fig(self.rto_ms),
-            fig(self.rpo_ms),
             if self.caught_up == Some(true) {
-                " (target caught up before promotion: no acknowledged write lost)"
+                format!(
+                    "0 (the target caught up with the paused source before promotion; canary bound {})",
+                    fig(self.rpo_canary_bound_ms)
+                )
             } else {
-                ""
+                format!("≤ {} (canary)", fig(self.rpo_ms))
             },
             self.epoch.map_or("-".into(), |e| e.to_string()),
             if self.ok { "OK" } else { "FAILED" }

@@ -8,8 +8,10 @@ pub mod redis;
 
 use std::time::Duration;
 
-/// How long any single probe may take before its component counts as unreachable.
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long any single probe may take before its component counts as unreachable. Short on
+/// purpose: a hung region (SIGSTOP, a black-holed network) must cost a failover one timeout,
+/// not many; even cross-region round trips are well under it.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Milliseconds since the Unix epoch: the canary's clock.
 pub fn now_ms() -> i64 {

@@ -73,27 +73,35 @@ pub async fn collect(config: &Config, probes: &Probes) -> Status {
             redis,
         }
     };
-    let canary = async {
-        let active = config.redis.self_managed_addresses(Side::Active).first();
-        let passive = config.redis.self_managed_addresses(Side::Passive).first();
-        match (active, passive) {
-            (Some(a), Some(p)) => {
-                redis_probe::canary(a, p, &probes.redis, Duration::from_secs(1)).await
-            }
-            _ => redis_probe::CanaryProbe {
-                error: Some("no self-managed Redis addresses to place a canary on".into()),
-                ..Default::default()
-            },
-        }
-    };
     let names = async {
         tokio::join!(
             dns::resolve(&probes.resolver, &config.dns.redis_cname),
             dns::resolve(&probes.resolver, &config.dns.global_name)
         )
     };
-    let (active, passive, canary, (redis_name, global_name)) =
-        tokio::join!(region(Side::Active), region(Side::Passive), canary, names);
+    let (active, passive, (redis_name, global_name)) =
+        tokio::join!(region(Side::Active), region(Side::Passive), names);
+    // The canary goes to whichever primary takes writes now (the passive one after a failover)
+    // and is read back on the other side.
+    let passive_is_primary = passive.redis.first().is_some_and(|r| r.is_primary())
+        && !active.redis.first().is_some_and(|r| r.is_primary());
+    let (writer, reader) = if passive_is_primary {
+        (Side::Passive, Side::Active)
+    } else {
+        (Side::Active, Side::Passive)
+    };
+    let canary = match (
+        config.redis.self_managed_addresses(writer).first(),
+        config.redis.self_managed_addresses(reader).first(),
+    ) {
+        (Some(w), Some(r)) => {
+            redis_probe::canary(w, r, &probes.redis, Duration::from_secs(1)).await
+        }
+        _ => redis_probe::CanaryProbe {
+            error: Some("no self-managed Redis addresses to place a canary on".into()),
+            ..Default::default()
+        },
+    };
     let dns = DnsStatus {
         redis_points_to: side_of(&redis_name, |side| {
             hosts(config.redis.self_managed_addresses(side))

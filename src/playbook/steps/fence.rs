@@ -2,6 +2,7 @@
 //! source unable to take writes: its gateways answer 503 and its Redis primary
 //! pauses writes. An unreachable source is recorded, never waited on.
 
+use futures_util::future::join_all;
 use serde_json::json;
 
 use super::{Facts, Observation, StepError};
@@ -32,7 +33,15 @@ pub(super) async fn observe(ctx: &Ctx) -> Result<Observation, StepError> {
         actions.push(format!("fence gateway {url}"));
     }
     let source_primary = ctx.redis_primary(source)?;
-    let probe = redis_probe::probe(source_primary, &ctx.redis).await;
+    let probe = if ctx.source_may_answer() {
+        redis_probe::probe(source_primary, &ctx.redis).await
+    } else {
+        redis_probe::RedisProbe {
+            addr: source_primary.to_owned(),
+            error: Some("unreachable at preflight".into()),
+            ..Default::default()
+        }
+    };
     if probe.reachable && probe.is_primary() {
         actions.push(format!("pause writes on {source_primary}"));
     }
@@ -55,6 +64,16 @@ pub(super) async fn act(ctx: &Ctx, obs: &Observation) -> Result<Facts, StepError
         .map_err(StepError::Failed)?;
     match &current {
         Some((e, _)) if e.active == target_region => {
+            // Ours only if this run took it: recorded by a finished fence step, or this is the
+            // retry of a fence step that crashed after moving the epoch.
+            let ours = ctx.fact_i64("epoch") == Some(e.number as i64)
+                || ctx.facts.get("retrying_step") == Some(&json!(true));
+            if !ours {
+                return Err(StepError::LostEpoch(format!(
+                    "epoch {} already names {target_region}: another (or an earlier) run did this failover; this run changed nothing",
+                    e.number
+                )));
+            }
             facts.insert("epoch".into(), json!(e.number));
         }
         _ => {
@@ -77,12 +96,41 @@ pub(super) async fn act(ctx: &Ctx, obs: &Observation) -> Result<Facts, StepError
         }
     }
     facts.insert("fenced_at_ms".into(), json!(crate::probes::now_ms()));
-    let mut unreachable = Vec::new();
-    for url in ctx.config.gateway.endpoints.of(ctx.transition.from) {
-        match ctx
-            .gateway_call(reqwest::Method::POST, url, "/tyk/dr/fence")
+    // Every source component at once, each bounded: a dead or hung region costs one timeout.
+    let fences = join_all(
+        ctx.config
+            .gateway
+            .endpoints
+            .of(ctx.transition.from)
+            .iter()
+            .map(|url| async move {
+                (
+                    url,
+                    ctx.gateway_call(reqwest::Method::POST, url, "/tyk/dr/fence")
+                        .await,
+                )
+            }),
+    );
+    let source_primary = ctx.redis_primary(ctx.transition.from)?;
+    let pause_wanted = obs.observed["source_redis"]["reachable"] == true
+        && obs.observed["source_redis"]["role"] == "master";
+    let pause = async {
+        if !pause_wanted {
+            return None;
+        }
+        Some(
+            tokio::time::timeout(
+                crate::probes::PROBE_TIMEOUT,
+                pause_writes(ctx, source_primary),
+            )
             .await
-        {
+            .unwrap_or_else(|_| Err(format!("{source_primary}: no answer"))),
+        )
+    };
+    let (fences, paused) = tokio::join!(fences, pause);
+    let mut unreachable = Vec::new();
+    for (url, result) in fences {
+        match result {
             Ok(200..=299) => {}
             Ok(403) => {
                 return Err(StepError::Failed(format!(
@@ -94,19 +142,14 @@ pub(super) async fn act(ctx: &Ctx, obs: &Observation) -> Result<Facts, StepError
         }
     }
     facts.insert("source_gateways_unreachable".into(), json!(unreachable));
-    let source_primary = ctx.redis_primary(ctx.transition.from)?;
-    if obs.observed["source_redis"]["reachable"] == true
-        && obs.observed["source_redis"]["role"] == "master"
-    {
-        let offset = pause_writes(ctx, source_primary).await;
-        match offset {
-            Ok(offset) => {
-                facts.insert("source_offset".into(), json!(offset));
-            }
-            Err(e) => {
-                facts.insert("source_redis_error".into(), json!(e));
-            }
+    match paused {
+        Some(Ok(offset)) => {
+            facts.insert("source_offset".into(), json!(offset));
         }
+        Some(Err(e)) => {
+            facts.insert("source_redis_error".into(), json!(e));
+        }
+        None => {}
     }
     Ok(facts)
 }

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use serde_json::json;
 
 use super::{fact, Facts, Observation, StepError};
@@ -27,44 +28,47 @@ pub(super) async fn observe(ctx: &Ctx) -> Result<Observation, StepError> {
 
 pub(super) async fn recycle(ctx: &Ctx) -> Result<Facts, StepError> {
     let (from, to) = (ctx.transition.from, ctx.transition.to);
-    // Resolvers may hold the old CNAME answer for its TTL: reconnecting earlier would find the
-    // demoted primary again. Wait out the TTL counted from when the new answer was first served.
-    if let Some(flipped) = ctx.fact_i64("cname_flipped_at_ms") {
-        let ready_at = flipped + i64::from(ctx.config.dns.redis_ttl) * 1000;
-        let wait = ready_at - crate::probes::now_ms();
-        if wait > 0 {
-            tokio::time::sleep(Duration::from_millis(wait as u64)).await;
-        }
-    }
-    let mut failures = Vec::new();
-    for url in ctx.config.gateway.endpoints.of(to) {
-        for (method, path) in [
-            (reqwest::Method::DELETE, "/tyk/dr/fence"),
-            (reqwest::Method::POST, "/tyk/dr/redis/reconnect"),
-        ] {
-            match ctx.gateway_call(method, url, path).await {
-                Ok(200..=299) => {}
-                Ok(code) => failures.push(format!("{url}{path}: HTTP {code}")),
-                Err(e) => failures.push(e),
-            }
-        }
-    }
+    let target_primary = ctx.redis_primary(to)?.to_owned();
     // The source's gateways are fenced; reconnecting them too stops writes to the old primary.
-    for url in ctx.config.gateway.endpoints.of(from) {
-        let _ = ctx
-            .gateway_call(reqwest::Method::POST, url, "/tyk/dr/redis/reconnect")
-            .await;
-    }
+    let source = join_all(
+        ctx.config
+            .gateway
+            .endpoints
+            .of(from)
+            .iter()
+            .map(|url| ctx.gateway_call(reqwest::Method::POST, url, "/tyk/dr/redis/reconnect")),
+    );
+    // Each target gateway: unfence, then reconnect until it reports the new primary's address.
+    // Resolvers may serve the old CNAME answer for up to its TTL; retrying beats sleeping the TTL.
     // Bounded by the step's timeout, which the engine enforces around this call.
-    let ready_path = &ctx.config.dns.health_check_path;
-    loop {
-        for url in ctx.config.gateway.endpoints.of(to) {
-            if gateway::probe(&ctx.http, url, ready_path).await.ready {
-                let mut facts = fact("gateways_ready_at_ms", crate::probes::now_ms());
-                facts.insert("recycle_failures".into(), json!(failures));
-                return Ok(facts);
+    let target = join_all(ctx.config.gateway.endpoints.of(to).iter().map(|url| {
+        let target_primary = target_primary.clone();
+        async move {
+            let mut attempts = 0u32;
+            loop {
+                attempts += 1;
+                let unfenced = ctx
+                    .gateway_call(reqwest::Method::DELETE, url, "/tyk/dr/fence")
+                    .await;
+                let answer = ctx
+                    .gateway_json(reqwest::Method::POST, url, "/tyk/dr/redis/reconnect")
+                    .await;
+                match (unfenced, answer) {
+                    (Ok(200..=299), Ok(a))
+                        if a["connected"] == true && a["address"] == target_primary.as_str() =>
+                    {
+                        return json!({"gateway": url, "attempts": attempts});
+                    }
+                    (u, a) => tracing::debug!("{url}: unfence {u:?}, reconnect {a:?}; retrying"),
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    }));
+    // Best effort only: a hung source must not hold up the new region (its gateways are fenced).
+    let source = tokio::time::timeout(Duration::from_millis(300), source);
+    let (_, reconnected) = tokio::join!(source, target);
+    let mut facts = fact("gateways_ready_at_ms", crate::probes::now_ms());
+    facts.insert("reconnected".into(), json!(reconnected));
+    Ok(facts)
 }

@@ -18,6 +18,19 @@ pub struct PreflightParams {
 }
 
 pub(super) async fn observe(ctx: &Ctx, p: &PreflightParams) -> Result<Observation, StepError> {
+    // A transition that already happened is not this run's to make (unless this run made it).
+    let zone = super::fence::public_zone(ctx).await?;
+    let epoch = crate::playbook::epoch::read(&ctx.route53, &zone, &ctx.config.dns.global_name)
+        .await
+        .map_err(StepError::Failed)?;
+    if let Some((e, _)) = epoch.filter(|(e, _)| e.active == ctx.region(ctx.transition.to)) {
+        if ctx.fact_i64("epoch") != Some(e.number as i64) {
+            return Err(StepError::LostEpoch(format!(
+                "{} is already active (epoch {}): nothing to do; this run changed nothing",
+                e.active, e.number
+            )));
+        }
+    }
     let s = status::collect(&ctx.config, &Probes::new(&ctx.config)).await;
     let (from, to) = (s.region(ctx.transition.from), s.region(ctx.transition.to));
     let mut problems = Vec::new();
@@ -40,7 +53,8 @@ pub(super) async fn observe(ctx: &Ctx, p: &PreflightParams) -> Result<Observatio
         .as_millis() as i64;
     // The canary flows from the configured active side; after a failover the probe reads it
     // the other way round, so only judge replication lag on a failover with the source up.
-    if source_up && ctx.transition.from == crate::config::Side::Active {
+    let target_is_primary = to.redis.first().is_some_and(|r| r.is_primary());
+    if source_up && !target_is_primary && ctx.transition.from == crate::config::Side::Active {
         if let Some(age) = s.canary.age_ms.filter(|age| *age > limit) {
             problems.push(format!(
                 "replication lags: the target's canary is {age} ms old (limit {limit} ms)"
