@@ -113,6 +113,14 @@ impl Limiter {
         f(e)
     }
 
+    /// Apply a sync result to an existing entry without marking it as used (so idle entries still expire).
+    fn apply(&self, key: &str, f: impl FnOnce(&mut Entry)) {
+        let mut shard = self.shard(key).lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = shard.get_mut(key) {
+            f(e);
+        }
+    }
+
     /// Count one request against `rate` per `per` seconds for `key`.
     pub fn check_rate(&self, key: &str, rate: f64, per: f64) -> Decision {
         self.check_rate_at(key, rate, per, now_ms())
@@ -266,24 +274,39 @@ impl Limiter {
         let result = store.sync_counters(&ops).await;
         for (i, slot) in slots.into_iter().enumerate() {
             match (slot, &result) {
-                (Slot::Rate { key, window, sent }, Ok(values)) => self.with_entry(&key, |e| {
+                (Slot::Rate { key, window, sent }, Ok(values)) => self.apply(&key, |e| {
+                    let total = values.get(i).copied().unwrap_or(-1);
                     if let Some(w) = e.rate.as_mut().filter(|w| w.window == window) {
                         w.flushed += sent;
-                        w.others = (values[i].max(0) as u64).saturating_sub(w.flushed);
+                        if total >= 0 {
+                            w.others = (total as u64).saturating_sub(w.flushed);
+                        }
                     }
                 }),
-                (Slot::Rate { key, window, sent }, Err(_)) => self.with_entry(&key, |e| {
+                (Slot::Rate { key, window, sent }, Err(_)) => self.apply(&key, |e| {
                     if let Some(w) = e.rate.as_mut().filter(|w| w.window == window) {
                         w.pending += sent;
                     }
                 }),
-                (Slot::QuotaIncr { key, .. } | Slot::QuotaGet { key }, Ok(values)) => self
-                    .with_entry(&key, |e| {
-                        if let Some(q) = e.quota.as_mut() {
-                            q.used_global = values[i];
+                (Slot::QuotaIncr { key, sent }, Ok(values)) => self.apply(&key, |e| {
+                    let total = values.get(i).copied().unwrap_or(-1);
+                    if let Some(q) = e.quota.as_mut() {
+                        // A counter Redis rejected (-1) keeps counting locally.
+                        q.used_global = if total >= 0 {
+                            total
+                        } else {
+                            q.used_global + sent
+                        };
+                    }
+                }),
+                (Slot::QuotaGet { key }, Ok(values)) => self.apply(&key, |e| {
+                    if let (Some(q), Some(&total)) = (e.quota.as_mut(), values.get(i)) {
+                        if total >= 0 {
+                            q.used_global = total;
                         }
-                    }),
-                (Slot::QuotaIncr { key, sent }, Err(_)) => self.with_entry(&key, |e| {
+                    }
+                }),
+                (Slot::QuotaIncr { key, sent }, Err(_)) => self.apply(&key, |e| {
                     if let Some(q) = e.quota.as_mut() {
                         q.pending += sent;
                     }

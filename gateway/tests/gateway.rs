@@ -944,7 +944,7 @@ async fn quota_renews_when_the_redis_counter_expires() {
         &format!("apikey-{h}"),
         &session("").replace(
             r#""quota_max":-1"#,
-            r#""quota_max":1,"quota_renewal_rate":1"#,
+            r#""quota_max":1,"quota_renewal_rate":3600"#,
         ),
     );
     assert_eq!(
@@ -959,7 +959,12 @@ async fn quota_renews_when_the_redis_counter_expires() {
             .status,
         403
     );
-    // The counter was created with a 1 s expiry; once Redis drops it the key works again.
+    // Renewal = the counter disappearing from Redis (its TTL ran out): the exhausted key works again.
+    eventually("usage recorded in redis", T, || async {
+        (redis.get(&format!("quota-{h}")).as_deref() == Some("1")).then_some(())
+    })
+    .await;
+    redis.conn_del(&format!("quota-{h}"));
     eventually("quota renewed", T, || async {
         (get(&gw.url("/otto/a"), &[("authorization", "renewing")])
             .await
@@ -968,4 +973,47 @@ async fn quota_renews_when_the_redis_counter_expires() {
             .then_some(())
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_counter_does_not_stop_other_keys_syncing() {
+    let redis = Redis::start("127.0.0.1", free_port());
+    let up = start_upstream().await;
+    let gw = start_gateway(&redis_at(redis.addr), &standard_extra(), |apps| {
+        write_fixture_apps(apps, up)
+    })
+    .await;
+    let quota = |q: i64| {
+        session("").replace(
+            r#""quota_max":-1"#,
+            &format!(r#""quota_max":{q},"quota_renewal_rate":3600"#),
+        )
+    };
+    let (bad, good) = (hash_token("badcounter"), hash_token("goodcounter"));
+    redis.set(&format!("apikey-{bad}"), &quota(100));
+    redis.set(&format!("apikey-{good}"), &quota(100));
+    redis.set(&format!("quota-{bad}"), "not-a-number");
+    // Both keys are served (the bad counter is only skipped), and the good key's usage reaches Redis.
+    assert_eq!(
+        get(&gw.url("/otto/a"), &[("authorization", "badcounter")])
+            .await
+            .status,
+        200
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            get(&gw.url("/otto/a"), &[("authorization", "goodcounter")])
+                .await
+                .status,
+            200
+        );
+    }
+    eventually("good counter synced despite the bad one", T, || async {
+        (redis.get(&format!("quota-{good}")).as_deref() == Some("3")).then_some(())
+    })
+    .await;
+    assert_eq!(
+        redis.get(&format!("quota-{bad}")).as_deref(),
+        Some("not-a-number")
+    );
 }

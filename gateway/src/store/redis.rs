@@ -299,7 +299,7 @@ impl RedisStore {
         session_key: &str,
         quota_key: &str,
     ) -> Result<SessionRecord, StoreError> {
-        let (session, quota_used): (Option<Vec<u8>>, Option<i64>) = self
+        let (session, quota_raw): (Option<Vec<u8>>, Option<Vec<u8>>) = self
             .run(|mut c| async move {
                 redis::pipe()
                     .get(session_key)
@@ -308,6 +308,8 @@ impl RedisStore {
                     .await
             })
             .await?;
+        // A counter that is not an integer is ignored here (the limiter skips it too), never fatal.
+        let quota_used = quota_raw.and_then(|q| std::str::from_utf8(&q).ok()?.trim().parse().ok());
         Ok(SessionRecord {
             session,
             quota_used,
@@ -384,31 +386,46 @@ impl RedisStore {
         .await
     }
 
-    /// Apply counter operations in one pipeline; returns one value per op (the counter after the op).
+    /// Apply counter operations in one pipeline; returns one value per op (the counter after the op), or
+    /// -1 for an op Redis rejected (e.g. a non-integer value under that key). Per-command errors do not fail
+    /// the round: a pipeline is not a transaction, the other commands were applied, so their replies are kept.
     pub async fn sync_counters(&self, ops: &[CounterOp]) -> Result<Vec<i64>, StoreError> {
         if ops.is_empty() {
             return Ok(Vec::new());
         }
-        let values: Vec<Option<i64>> = self
-            .run(|mut c| async move {
-                let mut p = redis::pipe();
-                for op in ops {
-                    match op {
-                        CounterOp::IncrWithExpire { key, by, ttl_ms } => {
-                            p.cmd("INCRBY").arg(key).arg(*by);
-                            if *ttl_ms > 0 {
-                                p.cmd("PEXPIRE").arg(key).arg(*ttl_ms).arg("NX").ignore();
-                            }
-                        }
-                        CounterOp::Get { key } => {
-                            p.cmd("GET").arg(key);
-                        }
+        let mut p = redis::pipe();
+        let mut reply_index = Vec::with_capacity(ops.len());
+        for op in ops {
+            reply_index.push(p.len());
+            match op {
+                CounterOp::IncrWithExpire { key, by, ttl_ms } => {
+                    p.cmd("INCRBY").arg(key).arg(*by);
+                    if *ttl_ms > 0 {
+                        p.cmd("PEXPIRE").arg(key).arg(*ttl_ms).arg("NX");
                     }
                 }
-                p.query_async(&mut c).await
-            })
+                CounterOp::Get { key } => {
+                    p.cmd("GET").arg(key);
+                }
+            }
+        }
+        let count = p.len();
+        let p = &p;
+        let replies: Vec<redis::Value> = self
+            .run(|mut c| async move { c.send_packed_commands(p, 0, count).await })
             .await?;
-        Ok(values.into_iter().map(|v| v.unwrap_or(0)).collect())
+        Ok(reply_index
+            .into_iter()
+            .map(|i| match replies.get(i) {
+                Some(redis::Value::Int(n)) => *n,
+                Some(redis::Value::Nil) => 0,
+                Some(redis::Value::BulkString(b)) => std::str::from_utf8(b)
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok())
+                    .unwrap_or(-1),
+                _ => -1,
+            })
+            .collect())
     }
 
     /// PING now; updates the up/down state.

@@ -101,6 +101,11 @@ impl Redis {
         redis::cmd("GET").arg(key).query(&mut c).unwrap()
     }
 
+    pub fn conn_del(&self, key: &str) {
+        let mut c = self.conn();
+        redis::cmd("DEL").arg(key).query::<()>(&mut c).unwrap();
+    }
+
     pub fn publish(&self, channel: &str, msg: &str) -> i64 {
         let mut c = self.conn();
         redis::cmd("PUBLISH")
