@@ -17,7 +17,7 @@ Examples:
   tyk-dr completions bash > /etc/bash_completion.d/tyk-dr
 
 Exit codes: 0 ok, 1 failure, 2 differences found (--check), 3 passive not ready (status,
-failover preflight), 4 another failover holds the epoch,
+failover preflight, drill), 4 another failover holds the epoch, 5 drill failed its thresholds,
 64 bad command line, 65 invalid tyk-dr.toml, 66 tyk-dr.toml not found.";
 
 /// tyk-dr: active-passive disaster recovery for Tyk-style API gateways on AWS.
@@ -81,6 +81,9 @@ pub enum Command {
     /// Move traffic back to the original active region: resync it, then run the failback playbook.
     #[command(after_help = "Example:\n  tyk-dr failback --dry-run && tyk-dr failback --yes")]
     Failback(PlaybookArgs),
+    /// Rehearse: failover and failback under load, checked against [drills] thresholds, with reports.
+    #[command(after_help = "Examples:\n  tyk-dr drill --yes                  run one (exit 0 passed, 5 failed, 3 passive not ready)\n  tyk-dr drill history                past drills and the RTO/RPO trend\n  tyk-dr drill schedule               crontab line for drills.schedule\n  tyk-dr drill schedule --systemd /etc/systemd/system")]
+    Drill(DrillArgs),
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  tyk-dr completions zsh > ~/.zfunc/_tyk-dr")]
     Completions(CompletionsArgs),
@@ -182,6 +185,46 @@ pub struct DestroyArgs {
     /// Where journals go (default: .tyk-dr next to the config file).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+}
+
+/// Options of `tyk-dr drill`.
+#[derive(Debug, Args)]
+pub struct DrillArgs {
+    /// History or scheduling instead of running a drill.
+    #[command(subcommand)]
+    pub action: Option<DrillAction>,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Time spent in the passive region between failover and failback.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    pub hold: std::time::Duration,
+    /// Where the JSON, Markdown and HTML reports go (default: .tyk-dr/drills/ID next to the config).
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+    /// Where the playbook journals go (default: .tyk-dr/runs next to the config).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Drill even when `status` says the passive region is not ready.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `tyk-dr drill` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DrillAction {
+    /// Past drills and the trend of their RTO and RPO.
+    History,
+    /// Schedule drills from drills.schedule: a crontab line, or systemd units.
+    Schedule(ScheduleArgs),
+}
+
+/// Options of `tyk-dr drill schedule`.
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    /// Write tyk-dr-drill.service and tyk-dr-drill.timer into DIR instead of printing a crontab line.
+    #[arg(long, value_name = "DIR")]
+    pub systemd: Option<PathBuf>,
 }
 
 /// Options of `tyk-dr completions`.

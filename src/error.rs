@@ -16,6 +16,8 @@ pub mod exit {
     pub const NOT_READY: u8 = 3;
     /// `failover`/`failback`: another run holds the epoch.
     pub const CONFLICT: u8 = 4;
+    /// `drill`: a threshold was missed or the drill stopped early.
+    pub const DRILL_FAILED: u8 = 5;
     /// The command line was wrong (EX_USAGE).
     pub const USAGE: u8 = 64;
     /// tyk-dr.toml is invalid (EX_DATAERR).

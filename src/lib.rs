@@ -8,6 +8,7 @@ pub mod cfn;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod drill;
 pub mod error;
 pub mod playbook;
 pub mod probes;
@@ -51,6 +52,7 @@ where
         Command::Failover(args) => commands::failover::run(&ctx, args, commands::failover::Direction::Failover),
         Command::Failback(args) => commands::failover::run(&ctx, args, commands::failover::Direction::Failback),
         Command::Monitor(args) => commands::monitor::run(&ctx, args),
+        Command::Drill(args) => commands::drill::run(&ctx, args),
         Command::Completions(args) => Ok(commands::completions::run(args)),
     };
     match result {

@@ -11,8 +11,8 @@ use crate::config::Side;
 use crate::error::{exit, Error};
 use crate::playbook::context::{Ctx, Transition};
 use crate::playbook::engine::{self, Outcome};
-use crate::playbook::journal::{self, Entry, Journal};
-use crate::playbook::report::Report;
+use crate::playbook::journal::Journal;
+use crate::playbook::runner;
 use crate::playbook::steps::StepError;
 use crate::playbook::{self, Playbook};
 
@@ -72,15 +72,6 @@ fn state_dir(ctx: &Context, args: &PlaybookArgs) -> PathBuf {
     })
 }
 
-fn new_run_id(direction: Direction) -> String {
-    let ms = crate::probes::now_ms();
-    let name = match direction {
-        Direction::Failover => "failover",
-        Direction::Failback => "failback",
-    };
-    format!("{name}-{ms}-{:04x}", std::process::id() & 0xffff)
-}
-
 /// Parses `--failed-at`: milliseconds since the epoch or an RFC 3339 time.
 fn parse_failed_at(s: &str) -> Result<i64, Error> {
     if let Ok(ms) = s.parse::<i64>() {
@@ -110,26 +101,20 @@ pub fn run(ctx: &Context, args: &PlaybookArgs, direction: Direction) -> Result<u
         // Resuming restores the run id, origin and facts; new runs start clean.
         let (run_id, origin_ms, facts, start) = match &args.resume {
             Some(run_id) => {
-                let entries = journal::read(&dir, run_id).map_err(|e| io_error("reading the journal", &Journal::path(&dir, run_id), e))?;
-                let origin = entries.iter().find(|e| e.event == "run-start").and_then(|e| e.run["origin_ms"].as_i64()).ok_or_else(|| Error::Runtime {
-                    what: format!("resuming {run_id}"),
-                    reason: "the journal has no run-start line".into(),
-                })?;
-                if entries.iter().any(|e| e.event == "run-end") {
-                    eprintln!("{run_id} already completed; printing its report");
-                }
-                let (mut facts, next) = journal::resume_point(&entries);
-                // The step we restart may have acted before the crash; steps use this to own their effects.
-                let retrying = entries.iter().any(|e| e.event == "step-start" && e.index == Some(next));
-                facts.insert("retrying_step".into(), json!(retrying));
-                (run_id.clone(), origin, facts, next)
+                let state = runner::resume_state(&dir, run_id)
+                    .map_err(|e| io_error("reading the journal", &Journal::path(&dir, run_id), e))?
+                    .ok_or_else(|| Error::Runtime {
+                        what: format!("resuming {run_id}"),
+                        reason: "the journal has no run-start line".into(),
+                    })?;
+                (run_id.clone(), state.0, state.1, state.2)
             }
             None => {
                 let origin = match &args.failed_at {
                     Some(t) => parse_failed_at(t)?,
                     None => crate::probes::now_ms(),
                 };
-                (new_run_id(direction), origin, Default::default(), 0)
+                (runner::new_run_id(&playbook.name), origin, Default::default(), 0)
             }
         };
         let mut run_ctx = Ctx::new(config, transition, run_id.clone(), origin_ms).await;
@@ -153,25 +138,10 @@ pub fn run(ctx: &Context, args: &PlaybookArgs, direction: Direction) -> Result<u
                 Err(e) => return Err(Error::Runtime { what: "confirmation".into(), reason: e.to_string() }),
             }
         }
-        let mut journal = Journal::open(&dir, &run_id).map_err(|e| io_error("opening the journal", &dir, e))?;
-        if args.resume.is_none() {
-            journal
-                .write(Entry {
-                    run_id: run_id.clone(),
-                    event: "run-start".into(),
-                    run: json!({"playbook": playbook.name, "from": from, "to": to, "origin_ms": origin_ms}),
-                    ..Default::default()
-                })
-                .map_err(|e| io_error("writing the journal", journal.file(), e))?;
-        }
-        eprintln!("{} {from} → {to}: run {run_id} (journal {})", playbook.name, journal.file().display());
-        let outcome = engine::execute(&playbook, &mut run_ctx, &mut journal, start)
+        let finished = runner::run(&playbook, &mut run_ctx, &dir, start)
             .await
-            .map_err(|e| io_error("writing the journal", journal.file(), e))?;
-        let entries = journal::read(&dir, &run_id).unwrap_or_default();
-        let report = Report::build(&run_id, &playbook.name, &from, &to, origin_ms, &entries, &run_ctx.facts);
-        let report_path = dir.join(format!("{run_id}.report.json"));
-        std::fs::write(&report_path, serde_json::to_string_pretty(&report).expect("JSON")).map_err(|e| io_error("writing the report", &report_path, e))?;
+            .map_err(|e| io_error("writing the journal or report in", &dir, e))?;
+        let (report, outcome) = (finished.report, finished.outcome);
         match ctx.output {
             OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report).expect("JSON")),
             OutputFormat::Table => print!("{}", report.table()),

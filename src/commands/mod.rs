@@ -2,6 +2,7 @@
 
 pub mod cfn;
 pub mod completions;
+pub mod drill;
 pub mod failover;
 pub mod monitor;
 pub mod status;

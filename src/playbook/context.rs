@@ -164,6 +164,34 @@ impl Ctx {
             .map_err(|e| format!("{url}: {}", innermost(&e)))
     }
 
+    /// POSTs JSON to a gateway management endpoint and returns its JSON answer (2xx only).
+    pub async fn gateway_json_body(
+        &self,
+        base: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let secret = self
+            .gateway_secret
+            .as_deref()
+            .ok_or("TYK_DR_GATEWAY_SECRET is not set: the gateways' management API needs it")?;
+        let url = format!("{}{path}", base.trim_end_matches('/'));
+        let resp = self
+            .http
+            .post(&url)
+            .header("X-Tyk-Authorization", secret)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| format!("{url}: {}", innermost(&e)))?;
+        if !resp.status().is_success() {
+            return Err(format!("{url}: HTTP {}", resp.status()));
+        }
+        resp.json()
+            .await
+            .map_err(|e| format!("{url}: {}", innermost(&e)))
+    }
+
     /// False when an earlier step found the source's Redis unreachable (skip it, do not wait again).
     pub fn source_may_answer(&self) -> bool {
         self.facts.get("source_reachable") != Some(&Value::Bool(false))

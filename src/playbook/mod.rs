@@ -11,6 +11,7 @@ pub mod epoch;
 pub mod journal;
 pub mod model;
 pub mod report;
+pub mod runner;
 pub mod steps;
 
 pub use model::{compile, load, Playbook};
