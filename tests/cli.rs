@@ -169,6 +169,7 @@ fn help_lists_only_implemented_commands_and_exit_codes() {
             "monitor",
             "failover",
             "failback",
+            "drill",
             "completions",
             "help"
         ]
