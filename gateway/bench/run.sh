@@ -28,7 +28,7 @@ wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev
 UP=$(free_port); NG=$(free_port); GW=$(free_port); RP=$(free_port)
 
 redis-server --bind 127.0.0.1 --port "$RP" --save "" --appendonly no >/dev/null & PIDS+=($!)
-"$BIN/echo-upstream" "127.0.0.1:$UP" & PIDS+=($!)
+"$BIN/echo-upstream" "127.0.0.1:$UP" & UPPID=$!; PIDS+=($UPPID)
 wait_port "$RP"; wait_port "$UP"
 
 mkdir -p "$TMP/nginx/logs" "$TMP/apps"
@@ -54,7 +54,7 @@ http {
   }
 }
 NGX
-nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" & PIDS+=($!)
+nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" & NGPID=$!; PIDS+=($NGPID)
 wait_port "$NG"
 
 cat > "$TMP/apps/bench.json" <<JSON
@@ -88,37 +88,46 @@ KEY=$(curl -sf -X POST -H "X-Tyk-Authorization: bench-secret" -d "$SESSION" "htt
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: $KEY" "http://127.0.0.1:$GW/bench/")
 [ "$code" = 200 ] || { echo "gateway smoke request failed: $code" >&2; cat "$TMP/gw.log" >&2; exit 1; }
 
-# wrk output → "rps p50_ms p99_ms"
+# CPU ticks (user+system) of every thread of the given pids.
+cpu_ticks() { local t=0 p f; for p in $1; do for f in /proc/$p/task/*/stat; do t=$((t + $(awk '{print $14 + $15}' "$f"))); done; done; echo "$t"; }
+MEASURE_PIDS=""
+# wrk output → "rps p50_ms p99_ms non2xx cpu_us_per_request(of MEASURE_PIDS)"
 run_wrk() { # conns url [header]
   local c="$1" url="$2"; shift 2
   local t=$THREADS; [ "$c" -lt "$t" ] && t="$c"
+  local before after
+  before=$(cpu_ticks "$MEASURE_PIDS")
   wrk -t"$t" -c"$c" -d"${DUR}s" --latency "$@" "$url" > "$TMP/wrk.out"
-  python3 - "$TMP/wrk.out" <<'PY'
+  after=$(cpu_ticks "$MEASURE_PIDS")
+  python3 - "$TMP/wrk.out" "$((after - before))" "$(getconf CLK_TCK)" <<'PY'
 import re,sys
 s=open(sys.argv[1]).read()
+ticks=int(sys.argv[2]); hz=int(sys.argv[3])
 def ms(v):
     m=re.match(r'([\d.]+)(us|ms|s)',v); x=float(m.group(1)); return x/1000 if m.group(2)=='us' else x*1000 if m.group(2)=='s' else x
 rps=float(re.search(r'Requests/sec:\s+([\d.]+)',s).group(1))
 p50=ms(re.search(r'\s50%\s+(\S+)',s).group(1)); p99=ms(re.search(r'\s99%\s+(\S+)',s).group(1))
 non2xx=re.search(r'Non-2xx or 3xx responses:\s+(\d+)',s)
-print(f"{rps:.0f} {p50:.3f} {p99:.3f} {non2xx.group(1) if non2xx else 0}")
+n=int(re.search(r'(\d+) requests in',s).group(1))
+print(f"{rps:.0f} {p50:.3f} {p99:.3f} {non2xx.group(1) if non2xx else 0} {ticks/hz*1e6/max(n,1):.1f}")
 PY
 }
 
 echo "== peak: wrk -t$THREADS -c$CONNS -d${DUR}s (loopback, all processes share this machine's cores: $(nproc))"
-read -r D_RPS D_P50 D_P99 D_ERR < <(run_wrk "$CONNS" "http://127.0.0.1:$UP/")
-read -r N_RPS N_P50 N_P99 N_ERR < <(run_wrk "$CONNS" "http://127.0.0.1:$NG/")
-read -r G_RPS G_P50 G_P99 G_ERR < <(run_wrk "$CONNS" "http://127.0.0.1:$GW/bench/" -H "Authorization: $KEY")
-printf "%-28s %10s %9s %9s %8s\n" target req/s p50_ms p99_ms non2xx
-printf "%-28s %10s %9s %9s %8s\n" direct "$D_RPS" "$D_P50" "$D_P99" "$D_ERR"
-printf "%-28s %10s %9s %9s %8s\n" nginx "$N_RPS" "$N_P50" "$N_P99" "$N_ERR"
-printf "%-28s %10s %9s %9s %8s\n" "gateway (auth+rate+quota)" "$G_RPS" "$G_P50" "$G_P99" "$G_ERR"
-python3 -c "print(f'ratio gateway/nginx  = {$G_RPS/$N_RPS:.2f}'); print(f'ratio gateway/direct = {$G_RPS/$D_RPS:.2f}')"
+MEASURE_PIDS="$UPPID"; read -r D_RPS D_P50 D_P99 D_ERR D_CPU < <(run_wrk "$CONNS" "http://127.0.0.1:$UP/")
+MEASURE_PIDS="$(pgrep -P "$NGPID" | tr '\n' ' ')"; read -r N_RPS N_P50 N_P99 N_ERR N_CPU < <(run_wrk "$CONNS" "http://127.0.0.1:$NG/")
+MEASURE_PIDS="$GWPID"; read -r G_RPS G_P50 G_P99 G_ERR G_CPU < <(run_wrk "$CONNS" "http://127.0.0.1:$GW/bench/" -H "Authorization: $KEY")
+echo "(cpu_us/req = CPU time of the measured server itself per request: upstream for direct, nginx workers, gateway)"
+printf "%-28s %10s %9s %9s %8s %12s\n" target req/s p50_ms p99_ms non2xx cpu_us/req
+printf "%-28s %10s %9s %9s %8s %12s\n" direct "$D_RPS" "$D_P50" "$D_P99" "$D_ERR" "$D_CPU"
+printf "%-28s %10s %9s %9s %8s %12s\n" nginx "$N_RPS" "$N_P50" "$N_P99" "$N_ERR" "$N_CPU"
+printf "%-28s %10s %9s %9s %8s %12s\n" "gateway (auth+rate+quota)" "$G_RPS" "$G_P50" "$G_P99" "$G_ERR" "$G_CPU"
+python3 -c "print(f'ratio gateway/nginx  = {$G_RPS/$N_RPS:.2f}  (CPU per request gateway/nginx = {$G_CPU/$N_CPU:.2f})'); print(f'ratio gateway/direct = {$G_RPS/$D_RPS:.2f}')"
 
 echo "== reduced load: wrk -c$LIGHT_CONNS (wrk2 is unavailable, so load is reduced by connection count, not a fixed rate;"
 echo "   the gateway's share of its peak is printed so the operating point is visible)"
-read -r DL_RPS DL_P50 DL_P99 _ < <(run_wrk "$LIGHT_CONNS" "http://127.0.0.1:$UP/")
-read -r GL_RPS GL_P50 GL_P99 _ < <(run_wrk "$LIGHT_CONNS" "http://127.0.0.1:$GW/bench/" -H "Authorization: $KEY")
+MEASURE_PIDS="$UPPID"; read -r DL_RPS DL_P50 DL_P99 _ _ < <(run_wrk "$LIGHT_CONNS" "http://127.0.0.1:$UP/")
+MEASURE_PIDS="$GWPID"; read -r GL_RPS GL_P50 GL_P99 _ _ < <(run_wrk "$LIGHT_CONNS" "http://127.0.0.1:$GW/bench/" -H "Authorization: $KEY")
 printf "%-28s %10s %9s %9s\n" direct "$DL_RPS" "$DL_P50" "$DL_P99"
 printf "%-28s %10s %9s %9s\n" gateway "$GL_RPS" "$GL_P50" "$GL_P99"
 python3 -c "print(f'gateway light-load throughput = {$GL_RPS/$G_RPS*100:.0f}% of its peak'); print(f'p99 added latency vs direct = {$GL_P99-$DL_P99:.3f} ms (p50 added {$GL_P50-$DL_P50:.3f} ms)')"
