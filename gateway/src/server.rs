@@ -85,6 +85,9 @@ pub fn spawn_background(state: &Arc<AppState>) {
 /// Bind `n` listeners on the same address with `SO_REUSEPORT` (the kernel spreads connections across them).
 /// Must run inside a runtime; the listeners are returned as std sockets for the worker runtimes to adopt.
 pub fn bind(addr: SocketAddr, n: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    // SO_REUSEPORT would let a second gateway silently share (and split) this address: probe with a plain
+    // bind first so "address in use" is still reported.
+    drop(std::net::TcpListener::bind(addr)?);
     (0..n.max(1))
         .map(|_| {
             let sock = if addr.is_ipv4() {

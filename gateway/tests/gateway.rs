@@ -1017,3 +1017,21 @@ async fn a_corrupt_counter_does_not_stop_other_keys_syncing() {
         Some("not-a-number")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_gateway_on_the_same_address_is_refused() {
+    let redis = Redis::start("127.0.0.1", free_port());
+    let gw = start_gateway(&redis_at(redis.addr), &standard_extra(), |_| {}).await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tyk-dr-gateway"))
+        .arg("--config")
+        .arg(gw.dir.path().join("gateway.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(69),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen"));
+}
