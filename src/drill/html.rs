@@ -63,7 +63,7 @@ h1{{font-size:22px;margin:0 0 4px}} h2{{font-size:16px;margin:28px 0 8px}}
 .badge.pass{{background:#1a7f37}} .badge.fail{{background:#cf222e}}
 .meta{{color:#57606a;margin-bottom:12px}} .warn{{background:#fff8c5;padding:8px;border-radius:6px}}
 table{{border-collapse:collapse;width:100%;font-size:13px}} td,th{{border-bottom:1px solid #d0d7de;padding:4px 6px;text-align:left;vertical-align:top}}
-tr.fail td{{color:#cf222e;font-weight:600}} tr.pass td:last-child{{color:#1a7f37}}
+td:nth-child(-n+4){{white-space:nowrap}} tr.fail td{{color:#cf222e;font-weight:600}} tr.pass td:last-child{{color:#1a7f37}}
 svg text{{font-size:11px;fill:#1d2330}}
 </style></head><body>
 <h1>Failover drill <span class="badge {vclass}">{verdict}</span></h1>

@@ -1,0 +1,244 @@
+//! Drills end to end on the local environment: one that passes and writes
+//! every report (the HTML checked in headless Chromium), and one with an
+//! impossible threshold that fails with a clear message and still fails back.
+//! One test function: the environment uses fixed loopback addresses.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const RUN_DIR: &str = "/tmp/tyk-dr-local-drill";
+
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
+}
+
+fn env(args: &[&str]) -> Output {
+    let out = Command::new("bash")
+        .arg("localstack/env")
+        .args(args)
+        .env("TYK_DR_LOCAL_DIR", RUN_DIR)
+        .env("TYK_DR_BIN_DIR", bin_dir())
+        .output()
+        .expect("run localstack/env");
+    eprintln!(
+        "localstack/env {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    out
+}
+
+struct Down;
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        env(&["down"]);
+    }
+}
+
+fn tyk_dr(config: &Path, args: &[&str]) -> Output {
+    let secret = std::fs::read_to_string(format!("{RUN_DIR}/gateway-secret")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tyk-dr"))
+        .args(["-c", config.to_str().unwrap()])
+        .args(args)
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("TYK_DR_GATEWAY_SECRET", secret.trim())
+        .output()
+        .expect("run tyk-dr");
+    eprintln!(
+        "tyk-dr {args:?} → {:?}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn chromium() -> String {
+    let found = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| {
+            Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+    found.unwrap_or_else(|| panic!("headless Chromium is needed to check the HTML report: run scripts/dev setup (apt chromium)")).to_owned()
+}
+
+/// Renders `html` in headless Chromium: returns the DOM after load, and writes a screenshot.
+fn render(html: &Path, screenshot: &Path) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        "--window-size=1000,1700",
+    ];
+    let url = format!("file://{}", html.display());
+    let profile_flag = format!("--user-data-dir={}", profile.path().display());
+    let shot = Command::new(chromium())
+        .args(flags)
+        .arg(&profile_flag)
+        .arg(format!("--screenshot={}", screenshot.display()))
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(
+        shot.status.success(),
+        "chromium screenshot: {}",
+        String::from_utf8_lossy(&shot.stderr)
+    );
+    let dom = Command::new(chromium())
+        .args(flags)
+        .arg(&profile_flag)
+        .arg("--dump-dom")
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(
+        dom.status.success(),
+        "chromium --dump-dom: {}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    String::from_utf8_lossy(&dom.stdout).into_owned()
+}
+
+#[test]
+fn drills_pass_with_reports_and_fail_back_when_a_threshold_is_impossible() {
+    let _ = std::fs::remove_dir_all(RUN_DIR);
+    assert!(env(&["up"]).status.success(), "localstack/env up");
+    let _down = Down;
+    let work = tempfile::tempdir().unwrap();
+    let config = work.path().join("tyk-dr.toml");
+    let local = std::fs::read_to_string("examples/local.toml").unwrap();
+    std::fs::write(&config, &local).unwrap();
+
+    // A drill that passes, with all three reports.
+    let out = tyk_dr(&config, &["-o", "json", "drill", "--yes", "--hold", "1s"]);
+    assert_eq!(out.status.code(), Some(0));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["passed"], true, "{report:#}");
+    assert_eq!(report["kind"], "full");
+    assert!(report["requests"].as_u64().unwrap() > 100, "the load ran");
+    assert!(
+        report["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["by_passive"].as_u64().unwrap() > 0),
+        "the load saw the passive region serve"
+    );
+    let id = report["id"].as_str().unwrap();
+    let dir = work.path().join(".tyk-dr/drills").join(id);
+    for f in ["drill.json", "drill.md", "drill.html"] {
+        assert!(dir.join(f).exists(), "{f} written");
+    }
+    let md = std::fs::read_to_string(dir.join("drill.md")).unwrap();
+    assert!(
+        md.contains("— PASSED") && md.contains("| failover RTO |"),
+        "{md}"
+    );
+
+    // The HTML renders in a real browser: charts and verdict are in the DOM, and a screenshot is taken.
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("drill-report.png");
+    let dom = render(&dir.join("drill.html"), &shot);
+    assert!(dom.contains("PASSED"), "verdict in the rendered page");
+    assert_eq!(dom.matches("<svg").count(), 3, "three charts");
+    assert!(
+        dom.contains("failover · verify"),
+        "the step timeline names the steps"
+    );
+    let png = std::fs::metadata(&shot).unwrap().len();
+    assert!(
+        png > 20_000,
+        "a screenshot with content ({png} bytes) at {}",
+        shot.display()
+    );
+    eprintln!("screenshot: {}", shot.display());
+
+    // An impossible threshold: the drill fails, says why, and still fails back.
+    let strict = local.replace("max_rto = \"5s\"", "max_rto = \"1ms\"");
+    assert_ne!(strict, local, "examples/local.toml sets max_rto");
+    std::fs::write(&config, strict).unwrap();
+    let out = tyk_dr(&config, &["drill", "--yes"]);
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "a missed threshold fails the drill"
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("FAILED") && text.contains("✘ failover RTO"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "stopped early: the failover RTO exceeded max_rto (1 ms): failing back at once"
+        ),
+        "{text}"
+    );
+    let status = tyk_dr(&config, &["-o", "json", "status"]);
+    let s: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(s["dns"]["global_points_to"], "active", "failed back: {s:#}");
+    assert_eq!(s["dns"]["redis_points_to"], "active");
+
+    // History keeps both, and the trend shows.
+    let hist = tyk_dr(&config, &["drill", "history"]);
+    let text = String::from_utf8_lossy(&hist.stdout);
+    assert_eq!(text.matches("drill-").count(), 2, "{text}");
+    assert!(
+        text.contains("passed") && text.contains("FAILED") && text.contains("trend"),
+        "{text}"
+    );
+}
+
+#[test]
+fn schedule_prints_crontab_and_writes_systemd_units() {
+    let work = tempfile::tempdir().unwrap();
+    let config = work.path().join("tyk-dr.toml");
+    std::fs::write(
+        &config,
+        std::fs::read_to_string("examples/full.toml").unwrap(),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tyk-dr"))
+        .args(["-c", config.to_str().unwrap(), "drill", "schedule"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("CRON_TZ=UTC\n30 3 * * 2 "), "{text}");
+    assert!(text.contains("drill --yes"), "{text}");
+    let units = work.path().join("units");
+    let out = Command::new(env!("CARGO_BIN_EXE_tyk-dr"))
+        .args([
+            "-c",
+            config.to_str().unwrap(),
+            "drill",
+            "schedule",
+            "--systemd",
+            units.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let timer = std::fs::read_to_string(units.join("tyk-dr-drill.timer")).unwrap();
+    assert!(
+        timer.contains("OnCalendar=Tue *-*-* 03:30:00 UTC"),
+        "{timer}"
+    );
+    assert!(std::fs::read_to_string(units.join("tyk-dr-drill.service"))
+        .unwrap()
+        .contains("ExecStart="));
+}
