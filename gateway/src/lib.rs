@@ -3,12 +3,14 @@
 //! Module map:
 //! - [`config`]: TOML config, validated as a whole before binding (exit 64 on errors);
 //! - [`apis`]: definition loading and longest-prefix routing (swapped atomically on reload);
-//! - [`proxy`]: the request pipeline (auth → limits → forward), [`error`]: errors → HTTP in one place;
+//! - [`proxy`]: the request pipeline (auth → limits → forward, per-thread upstream pool in
+//!   `proxy::upstream`), [`error`]: errors → HTTP in one place;
 //! - [`cache`]: local session cache, [`ratelimit`]: local limiter reconciled with Redis;
 //! - [`store`]: the only code talking to Redis (DNS-following reconnects);
 //! - [`mgmt`]: `/tyk/` management API, [`notify`]: cluster notifications;
 //! - [`health`]: `/hello`, readiness and metrics rendering, [`metrics`]: Prometheus registry;
-//! - [`server`]: accept loop and background tasks.
+//! - [`server`]: worker threads, accept loop, graceful drain and background tasks;
+//! - [`tls`]: rustls client configuration (Redis TLS, https upstreams).
 
 pub mod apis;
 pub mod cache;
