@@ -124,6 +124,8 @@ pub fn template(cfg: &Config) -> serde_json::Value {
         }),
     );
 
+    let drill_note = super::drill::add(cfg, &mut f);
+
     for side in Side::BOTH {
         f.output(
             &format!("{}Ingress", cap(side)),
@@ -155,6 +157,7 @@ pub fn template(cfg: &Config) -> serde_json::Value {
             "active_region": cfg.regions.active.name,
             "passive_region": cfg.regions.passive.name,
             "generated_by": "tyk-dr cfn",
+            "drill_schedule": drill_note.unwrap_or_else(|| if cfg.drills.schedule.trim().is_empty() { "none".into() } else { "EventBridge Scheduler".into() }),
         }
     });
     f.into_template(description, metadata)

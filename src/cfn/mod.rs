@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 use crate::config::{Config, Region, Side};
 
 mod dns;
+mod drill;
 mod gateway;
 pub mod gateway_config;
 mod global;

@@ -26,6 +26,8 @@ pub enum Component {
     Gateway,
     /// Route 53 zones, records and health checks.
     Dns,
+    /// The scheduled drill (EventBridge Scheduler and its role).
+    Drill,
 }
 
 impl Component {
@@ -37,6 +39,7 @@ impl Component {
             Component::Mongo => "mongo",
             Component::Gateway => "gateway",
             Component::Dns => "dns",
+            Component::Drill => "drill",
         }
     }
 }

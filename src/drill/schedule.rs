@@ -94,6 +94,33 @@ pub fn on_calendar(expr: &str) -> Result<String, Untranslatable> {
     })
 }
 
+/// `30 3 * * 2` → `cron(30 3 ? * TUE *)`, for EventBridge Scheduler (UTC).
+pub fn eventbridge(expr: &str) -> Result<String, Untranslatable> {
+    let f: Vec<&str> = expr.split_whitespace().collect();
+    let [minute, hour, dom, month, dow] = f[..] else {
+        return Err(Untranslatable {
+            expr: expr.into(),
+            why: "expected 5 fields".into(),
+        });
+    };
+    if dom != "*" && dow != "*" {
+        return Err(Untranslatable {
+            expr: expr.into(),
+            why: "day of month and day of week are both set".into(),
+        });
+    }
+    let (dom, dow) = if dow == "*" {
+        (dom.to_owned(), "?".to_owned())
+    } else {
+        // EventBridge numbers days 1-7 from Sunday; names avoid the off-by-one entirely.
+        (
+            "?".to_owned(),
+            day_of_week(dow, expr)?.replace("..", "-").to_uppercase(),
+        )
+    };
+    Ok(format!("cron({minute} {hour} {dom} {month} {dow} *)"))
+}
+
 /// The crontab line (crontab runs in the system time zone: `CRON_TZ=UTC` keeps the schedule in UTC).
 pub fn crontab_line(expr: &str, command: &str) -> String {
     format!("CRON_TZ=UTC\n{expr} {command} >> /var/log/tyk-dr-drill.log 2>&1\n")
@@ -130,6 +157,17 @@ mod tests {
             on_calendar("0 0 * * 0,7").unwrap(),
             "Sun,Sun *-*-* 00:00:00 UTC"
         );
+    }
+
+    #[test]
+    fn eventbridge_expressions() {
+        assert_eq!(eventbridge("30 3 * * 2").unwrap(), "cron(30 3 ? * TUE *)");
+        assert_eq!(
+            eventbridge("0 4 * * 1-5").unwrap(),
+            "cron(0 4 ? * MON-FRI *)"
+        );
+        assert_eq!(eventbridge("0 2 1 * *").unwrap(), "cron(0 2 1 * ? *)");
+        assert!(eventbridge("0 2 1 * 1").is_err());
     }
 
     #[test]
