@@ -14,6 +14,8 @@ Examples:
   tyk-dr status                            can the passive region take over now? (exit 3 if not)
   tyk-dr failover --dry-run                what a failover would change, step by step
   tyk-dr monitor --interval 5s --listen 127.0.0.1:9464   the same continuously, with /metrics
+  tyk-dr plan --detailed-exitcode          what apply would change (exit 2 if anything)
+  tyk-dr apply                             provision both regions (asks first; resumable)
   tyk-dr completions bash > /etc/bash_completion.d/tyk-dr
 
 Exit codes: 0 ok, 1 failure, 2 differences found (--check), 3 passive not ready (status,
@@ -84,6 +86,22 @@ pub enum Command {
     /// Rehearse: failover and failback under load, checked against [drills] thresholds, with reports.
     #[command(after_help = "Examples:\n  tyk-dr drill --yes                  run one (exit 0 passed, 5 failed, 3 passive not ready)\n  tyk-dr drill history                past drills and the RTO/RPO trend\n  tyk-dr drill schedule               crontab line for drills.schedule\n  tyk-dr drill schedule --systemd /etc/systemd/system")]
     Drill(DrillArgs),
+    /// Show what `apply` would create, change or delete in both regions (read-only).
+    #[command(
+        after_help = "Exit 0 on success; with --detailed-exitcode 0 no changes, 2 changes, 1 error.\n\nExamples:\n  tyk-dr plan\n  tyk-dr plan --out plan.json && tyk-dr apply --plan plan.json\n  tyk-dr plan --detailed-exitcode -q   (drift check for cron/CI)"
+    )]
+    Plan(PlanArgs),
+    /// Create or change the AWS resources of both regions to match tyk-dr.toml (asks first).
+    #[command(
+        after_help = "Interrupted (Ctrl-C, crash)? Run it again: it reads the world and resumes.\n\nExamples:\n  tyk-dr apply\n  tyk-dr apply --plan plan.json --yes"
+    )]
+    Apply(ApplyArgs),
+    /// Delete every AWS resource tagged with this project (asks first).
+    #[command(after_help = "Example:\n  tyk-dr destroy --yes")]
+    Destroy(DestroyArgs),
+    /// Print the least-privilege IAM policy that plan, apply and destroy need.
+    #[command(after_help = "Example:\n  tyk-dr iam-policy > tyk-dr-policy.json")]
+    IamPolicy,
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  tyk-dr completions zsh > ~/.zfunc/_tyk-dr")]
     Completions(CompletionsArgs),
@@ -225,6 +243,42 @@ pub struct ScheduleArgs {
     /// Write tyk-dr-drill.service and tyk-dr-drill.timer into DIR instead of printing a crontab line.
     #[arg(long, value_name = "DIR")]
     pub systemd: Option<PathBuf>,
+}
+
+/// Options of `tyk-dr plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Save the plan as JSON, for `tyk-dr apply --plan FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 2 when there are changes, 0 when none, 1 on errors.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+/// Options of `tyk-dr apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Apply this saved plan exactly; refused if the infrastructure changed since.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Where journals go (default: .tyk-dr next to the config file).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// Options of `tyk-dr destroy`.
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Where journals go (default: .tyk-dr next to the config file).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Options of `tyk-dr completions`.

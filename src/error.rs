@@ -48,6 +48,39 @@ pub enum Error {
         /// Why it failed.
         reason: String,
     },
+    /// An AWS call failed (`plan`, `apply`, `destroy`).
+    #[error("{message}")]
+    Aws {
+        /// Operation, resource and the service's error.
+        message: String,
+        /// What to do: the IAM action to allow, the quota to raise...
+        hint: Option<String>,
+        /// The resource does not exist.
+        not_found: bool,
+        /// The endpoint (an emulator) does not implement the call.
+        not_implemented: bool,
+        /// Another resource still depends on this one (retry once it is gone).
+        dependency: bool,
+    },
+    /// A saved plan no longer matches the world or the configuration.
+    #[error("the saved plan `{path}` is stale: {reason}")]
+    StalePlan {
+        /// The plan file.
+        path: String,
+        /// What changed.
+        reason: String,
+    },
+    /// A command that changes infrastructure was not confirmed.
+    #[error("{0}")]
+    NotConfirmed(String),
+    /// `apply` / `destroy` stopped on Ctrl-C between two steps.
+    #[error("interrupted after {done} of {total} steps")]
+    Interrupted {
+        /// Steps completed.
+        done: usize,
+        /// Steps planned.
+        total: usize,
+    },
     /// Writing output failed.
     #[error("cannot write `{path}`: {reason}")]
     Write {
@@ -65,6 +98,8 @@ impl Error {
             Error::ConfigUnreadable { .. } => exit::NO_CONFIG,
             Error::ConfigInvalid(_) => exit::INVALID_CONFIG,
             Error::Write { .. } | Error::Runtime { .. } => exit::FAILURE,
+            Error::Aws { .. } | Error::StalePlan { .. } | Error::Interrupted { .. } => exit::FAILURE,
+            Error::NotConfirmed(_) => exit::USAGE,
         }
     }
 
@@ -78,6 +113,15 @@ impl Error {
             Error::ConfigInvalid(_) => Some("fix the errors above and run `tyk-dr validate` again".into()),
             Error::Write { .. } => Some("check that the directory exists and is writable".into()),
             Error::Runtime { .. } => None,
+            Error::Aws { hint, .. } => hint.clone(),
+            Error::StalePlan { .. } => Some(
+                "run `tyk-dr plan --out FILE` again, review it, then `tyk-dr apply --plan FILE`".into(),
+            ),
+            Error::NotConfirmed(_) => Some("pass `--yes` to run without asking".into()),
+            Error::Interrupted { .. } => Some(
+                "run the same command again: it reads the world again and resumes where it stopped"
+                    .into(),
+            ),
         }
     }
 

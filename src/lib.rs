@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod drill;
 pub mod error;
+pub mod plan;
 pub mod playbook;
 pub mod probes;
 pub mod status;
@@ -53,6 +54,10 @@ where
         Command::Failback(args) => commands::failover::run(&ctx, args, commands::failover::Direction::Failback),
         Command::Monitor(args) => commands::monitor::run(&ctx, args),
         Command::Drill(args) => commands::drill::run(&ctx, args),
+        Command::Plan(args) => commands::plan::run(&ctx, args),
+        Command::Apply(args) => commands::apply::run(&ctx, args),
+        Command::Destroy(args) => commands::destroy::run(&ctx, args),
+        Command::IamPolicy => commands::iam_policy::run(),
         Command::Completions(args) => Ok(commands::completions::run(args)),
     };
     match result {

@@ -1,10 +1,14 @@
 //! One module per subcommand; each returns an exit status or an [`crate::error::Error`].
 
+pub mod apply;
 pub mod cfn;
 pub mod completions;
+pub mod destroy;
 pub mod drill;
 pub mod failover;
+pub mod iam_policy;
 pub mod monitor;
+pub mod plan;
 pub mod status;
 pub mod validate;
 

@@ -2,6 +2,13 @@
 //! resource, and the service's error code, so callers can say what to do about it.
 
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+
+/// Text of server errors that carry no AWS error document: AWS always sends one, emulators
+/// answer this way for calls they do not implement.
+pub const NO_AWS_ERROR: &str =
+    "without an AWS error document (emulators answer so for calls they lack)";
 
 /// A failed AWS call, flattened to text so callers never see SDK types.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -32,20 +39,25 @@ impl ApiError {
         service: &'static str,
         operation: &'static str,
         resource: impl Into<String>,
-    ) -> impl FnOnce(E) -> ApiError
+    ) -> impl FnOnce(SdkError<E, HttpResponse>) -> ApiError
     where
-        E: std::error::Error + ProvideErrorMetadata + 'static,
+        E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
     {
         let resource = resource.into();
-        move |e| ApiError {
-            service,
-            operation,
-            resource,
-            code: e.code().map(str::to_owned),
-            message: e
-                .message()
-                .map(str::to_owned)
-                .unwrap_or_else(|| DisplayErrorContext(&e).to_string()),
+        move |e| {
+            let status = e.raw_response().map(|r| r.status().as_u16());
+            let message = match (e.message(), e.code(), status) {
+                (Some(m), _, _) => m.to_owned(),
+                (None, None, Some(s)) if s >= 500 => format!("HTTP {s} {NO_AWS_ERROR}"),
+                _ => DisplayErrorContext(&e).to_string(),
+            };
+            ApiError {
+                service,
+                operation,
+                resource,
+                code: e.code().map(str::to_owned),
+                message,
+            }
         }
     }
 
@@ -91,6 +103,7 @@ impl ApiError {
     pub fn is_not_implemented(&self) -> bool {
         self.code_contains(&["NotImplemented", "InvalidAction"])
             || self.message.contains("has not been implemented")
+            || self.message.contains(NO_AWS_ERROR)
     }
 }
 

@@ -57,19 +57,35 @@ impl HttpClient for CountingClient {
     }
 }
 
+/// The HTTPS client the SDK builds when none is configured (rustls with aws-lc, proxy from the
+/// environment), built here so it can be wrapped.
+fn default_https_client() -> SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::{tls, Builder, ConnectorBuilder};
+    Builder::new().build_with_connector_fn(move |settings, components| {
+        let mut b = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ));
+        b.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            b.set_sleep_impl(components.sleep_impl());
+        }
+        b.set_proxy_config(Some(ProxyConfig::from_env()));
+        b.build()
+    })
+}
+
 /// Returns `config` with its HTTP client wrapped so every request increments `counter`.
 ///
-/// Exists so `plan` can report how many API calls it made. A config without an HTTP client
-/// (not produced by `aws_config::load`) is returned unchanged.
+/// Exists so `plan` can report how many API calls it made. When the configuration names no
+/// HTTP client (the usual case), the SDK's default one is built and wrapped.
 pub fn counted(config: &SdkConfig, counter: &CallCounter) -> SdkConfig {
-    match config.http_client() {
-        Some(inner) => config
-            .to_builder()
-            .http_client(CountingClient {
-                inner,
-                counter: counter.clone(),
-            })
-            .build(),
-        None => config.clone(),
-    }
+    let inner = config.http_client().unwrap_or_else(default_https_client);
+    config
+        .to_builder()
+        .http_client(CountingClient {
+            inner,
+            counter: counter.clone(),
+        })
+        .build()
 }
