@@ -65,6 +65,9 @@ impl Env {
             project: project.into(),
         };
         env.write_config(5, 3);
+        // Empty AWS config and credentials files: nothing from the developer's own set-up.
+        std::fs::write(env.dir.path().join("aws-config"), "").unwrap();
+        std::fs::write(env.dir.path().join("aws-credentials"), "").unwrap();
         env
     }
 
@@ -89,10 +92,10 @@ impl Env {
             .env("AWS_EC2_METADATA_DISABLED", "true")
             // moto answers HTTP 500 for calls it lacks: do not spend the test retrying them.
             .env("AWS_MAX_ATTEMPTS", "2")
-            .env("AWS_CONFIG_FILE", self.dir.path().join("no-aws-config"))
+            .env("AWS_CONFIG_FILE", self.dir.path().join("aws-config"))
             .env(
                 "AWS_SHARED_CREDENTIALS_FILE",
-                self.dir.path().join("no-aws-credentials"),
+                self.dir.path().join("aws-credentials"),
             )
             .env_remove("AWS_PROFILE")
             .env_remove("AWS_REGION")
@@ -268,7 +271,7 @@ async fn apply_from_empty_then_no_changes_then_destroy_leaves_nothing() {
         "{table}"
     );
     assert!(
-        table.contains("Plan: 43 to create, 0 to update, 0 to replace, 0 to delete, 0 unchanged."),
+        table.contains("Plan: 36 to create, 0 to update, 0 to replace, 0 to delete, 0 unchanged."),
         "{table}"
     );
 
@@ -399,7 +402,7 @@ async fn interrupted_apply_resumes_and_converges() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("resuming: the last `apply`")
-            && stderr.contains("stopped after 12 of 43 steps"),
+            && stderr.contains("stopped after 12 of 36 steps"),
         "{stderr}"
     );
     // Nothing done before the crash is done twice.
@@ -411,7 +414,7 @@ async fn interrupted_apply_resumes_and_converges() {
             .unwrap(),
     )
     .unwrap();
-    assert_eq!(second["steps"], 43);
+    assert_eq!(second["steps"], 36);
     let newest = std::fs::read_dir(journal_dir(env.dir.path()))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -423,7 +426,7 @@ async fn interrupted_apply_resumes_and_converges() {
             .lines()
             .filter(|l| l.contains("\"event\":\"step\""))
             .count(),
-        43 - 12,
+        36 - 12,
         "{resumed}"
     );
     no_changes(&env);
