@@ -107,7 +107,7 @@ pub fn run(ctx: &Context, args: &PlaybookArgs, direction: Direction) -> Result<u
                         what: format!("resuming {run_id}"),
                         reason: "the journal has no run-start line".into(),
                     })?;
-                (run_id.clone(), state.0, state.1, state.2)
+                (run_id.clone(), state.origin_ms, state.facts, state.next)
             }
             None => {
                 let origin = match &args.failed_at {

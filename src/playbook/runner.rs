@@ -76,11 +76,18 @@ pub async fn run(
     Ok(Finished { report, outcome })
 }
 
+/// Where an interrupted run stands, from its journal.
+pub struct Resume {
+    /// The run's RTO origin.
+    pub origin_ms: i64,
+    /// Facts the finished steps learned (plus `retrying_step`).
+    pub facts: Map<String, Value>,
+    /// The first step not done yet.
+    pub next: usize,
+}
+
 /// The origin, facts and next step recorded in a run's journal, for `--resume`.
-pub fn resume_state(
-    state_dir: &Path,
-    run_id: &str,
-) -> std::io::Result<Option<(i64, Map<String, Value>, usize)>> {
+pub fn resume_state(state_dir: &Path, run_id: &str) -> std::io::Result<Option<Resume>> {
     let entries = journal::read(state_dir, run_id)?;
     let Some(origin) = entries
         .iter()
@@ -95,5 +102,9 @@ pub fn resume_state(
         .iter()
         .any(|e| e.event == "step-start" && e.index == Some(next));
     facts.insert("retrying_step".into(), json!(retrying));
-    Ok(Some((origin, facts, next)))
+    Ok(Some(Resume {
+        origin_ms: origin,
+        facts,
+        next,
+    }))
 }

@@ -21,9 +21,9 @@ pub(super) async fn observe(ctx: &Ctx) -> Result<Observation, StepError> {
     let target_region = ctx.region(ctx.transition.to).to_owned();
     let mut actions = Vec::new();
     // When the epoch already names the target (this run took it before a crash), it is kept.
-    if !current
+    if current
         .as_ref()
-        .is_some_and(|(e, _)| e.active == target_region)
+        .is_none_or(|(e, _)| e.active != target_region)
     {
         let next = current.as_ref().map_or(1, |(e, _)| e.number + 1);
         actions.push(format!("move the epoch to {next} (active={target_region})"));
