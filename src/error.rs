@@ -98,7 +98,9 @@ impl Error {
             Error::ConfigUnreadable { .. } => exit::NO_CONFIG,
             Error::ConfigInvalid(_) => exit::INVALID_CONFIG,
             Error::Write { .. } | Error::Runtime { .. } => exit::FAILURE,
-            Error::Aws { .. } | Error::StalePlan { .. } | Error::Interrupted { .. } => exit::FAILURE,
+            Error::Aws { .. } | Error::StalePlan { .. } | Error::Interrupted { .. } => {
+                exit::FAILURE
+            }
             Error::NotConfirmed(_) => exit::USAGE,
         }
     }

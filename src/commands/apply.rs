@@ -30,7 +30,13 @@ pub fn run(ctx: &Context, args: &ApplyArgs) -> Result<u8, Error> {
             None => fresh,
         };
         execute(
-            ctx, cfg, &clients, plan, world, &state_dir, args.yes, "apply",
+            ctx,
+            cfg,
+            &clients,
+            (plan, world),
+            &state_dir,
+            args.yes,
+            "apply",
         )
         .await
     })
@@ -73,8 +79,7 @@ pub(crate) async fn execute(
     ctx: &Context,
     cfg: &Config,
     clients: &Clients,
-    plan: Plan,
-    world: World,
+    (plan, world): (Plan, World),
     state_dir: &Path,
     yes: bool,
     command: &str,

@@ -15,7 +15,13 @@ pub fn run(ctx: &Context, args: &DestroyArgs) -> Result<u8, Error> {
         let clients = Clients::new(cfg).await;
         let (plan, world) = plan::compute(cfg, &clients, &[]).await?;
         super::apply::execute(
-            ctx, cfg, &clients, plan, world, &state_dir, args.yes, "destroy",
+            ctx,
+            cfg,
+            &clients,
+            (plan, world),
+            &state_dir,
+            args.yes,
+            "destroy",
         )
         .await
     })

@@ -156,16 +156,25 @@ fn template_members(body: &Value) -> (Option<String>, Vec<Member>) {
     (gateway_ud, members)
 }
 
-fn instance(
-    b: &mut Builder,
-    addr: Addr,
-    subnet: &Addr,
-    sg: &Addr,
-    instance_type: &str,
-    ip: Option<&str>,
-    image: &str,
-    user_data: &str,
-) {
+/// What one instance is launched with.
+struct Launch<'a> {
+    subnet: &'a Addr,
+    sg: &'a Addr,
+    instance_type: &'a str,
+    ip: Option<&'a str>,
+    image: &'a str,
+    user_data: &'a str,
+}
+
+fn instance(b: &mut Builder, addr: Addr, l: Launch<'_>) {
+    let Launch {
+        subnet,
+        sg,
+        instance_type,
+        ip,
+        image,
+        user_data,
+    } = l;
     let mut fields = vec![
         ("instance_type", Val::lit(instance_type)),
         ("subnet", Val::r(subnet, "id")),
@@ -271,12 +280,14 @@ fn region(cfg: &Config, side: Side, templates: &[Value], b: &mut Builder) -> Vec
             instance(
                 b,
                 a(&m.key),
-                &private(&m.az),
-                &sg("mongo"),
-                &m.instance_type,
-                Some(&m.ip),
-                MONGO_IMAGE,
-                &m.user_data,
+                Launch {
+                    subnet: &private(&m.az),
+                    sg: &sg("mongo"),
+                    instance_type: &m.instance_type,
+                    ip: Some(&m.ip),
+                    image: MONGO_IMAGE,
+                    user_data: &m.user_data,
+                },
             );
         }
     }
@@ -290,12 +301,14 @@ fn region(cfg: &Config, side: Side, templates: &[Value], b: &mut Builder) -> Vec
             instance(
                 b,
                 addr,
-                &private(&n.az),
-                &sg("gateway"),
-                &cfg.gateway.instance_type,
-                None,
-                &image,
-                &gateway_ud,
+                Launch {
+                    subnet: &private(&n.az),
+                    sg: &sg("gateway"),
+                    instance_type: &cfg.gateway.instance_type,
+                    ip: None,
+                    image: &image,
+                    user_data: &gateway_ud,
+                },
             );
         }
     }

@@ -160,7 +160,10 @@ impl Executor<'_> {
                         format!("{line} ({status})")
                     };
                     if self.progress.is_hidden() {
-                        eprintln!("{line}");
+                        // Without a terminal, one line per step, unless `-q` (errors only).
+                        if tracing::enabled!(tracing::Level::WARN) {
+                            eprintln!("{line}");
+                        }
                     } else {
                         self.progress.println(line);
                     }
