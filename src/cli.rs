@@ -245,42 +245,6 @@ pub struct ScheduleArgs {
     pub systemd: Option<PathBuf>,
 }
 
-/// Options of `tyk-dr plan`.
-#[derive(Debug, Args)]
-pub struct PlanArgs {
-    /// Save the plan as JSON, for `tyk-dr apply --plan FILE`.
-    #[arg(long, value_name = "FILE")]
-    pub out: Option<PathBuf>,
-    /// Exit 2 when there are changes, 0 when none, 1 on errors.
-    #[arg(long)]
-    pub detailed_exitcode: bool,
-}
-
-/// Options of `tyk-dr apply`.
-#[derive(Debug, Args)]
-pub struct ApplyArgs {
-    /// Apply this saved plan exactly; refused if the infrastructure changed since.
-    #[arg(long, value_name = "FILE")]
-    pub plan: Option<PathBuf>,
-    /// Do not ask for confirmation (required when stdin is not a terminal).
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-    /// Where journals go (default: .tyk-dr next to the config file).
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
-}
-
-/// Options of `tyk-dr destroy`.
-#[derive(Debug, Args)]
-pub struct DestroyArgs {
-    /// Do not ask for confirmation (required when stdin is not a terminal).
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-    /// Where journals go (default: .tyk-dr next to the config file).
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
-}
-
 /// Options of `tyk-dr completions`.
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
