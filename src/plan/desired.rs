@@ -517,3 +517,67 @@ pub fn build(cfg: &Config) -> Vec<Desired> {
     b.out.sort_by_key(|d| d.order);
     b.out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(name: &str) -> Config {
+        let text =
+            std::fs::read_to_string(format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR")))
+                .unwrap();
+        crate::config::parse(name, text)
+            .map_err(|e| e.to_string())
+            .unwrap()
+            .config
+    }
+
+    #[test]
+    fn self_managed_redis_provisions_no_elasticache() {
+        let cfg = load("local.toml");
+        let all = build(&cfg);
+        assert!(all.iter().all(|d| !matches!(
+            d.kind,
+            Kind::CacheSubnetGroup | Kind::ReplicationGroup | Kind::GlobalDatastore
+        )));
+        assert!(!all.iter().any(|d| d.addr.key == "sg/redis"));
+        let record = all
+            .iter()
+            .find(|d| d.addr == Addr::new(Scope::Active, "record/redis"))
+            .unwrap();
+        assert_eq!(record.fields["type"], Val::lit("A"));
+    }
+
+    #[test]
+    fn full_example_has_a_global_datastore_between_the_two_groups() {
+        let cfg = load("full.toml");
+        let all = build(&cfg);
+        let pos = |scope, key: &str| {
+            all.iter()
+                .position(|d| d.addr == Addr::new(scope, key))
+                .unwrap()
+        };
+        assert!(pos(Scope::Active, "replication-group") < pos(Scope::Global, "global-datastore"));
+        assert!(pos(Scope::Global, "global-datastore") < pos(Scope::Passive, "replication-group"));
+        let passive = &all[pos(Scope::Passive, "replication-group")];
+        assert_eq!(
+            passive.fields["global"],
+            Val::r(&Addr::new(Scope::Global, "global-datastore"), "id")
+        );
+        assert!(
+            !passive.fields.contains_key("node_type"),
+            "a secondary inherits the node type"
+        );
+        // User data comes from the CloudFormation generator, so both paths launch the same thing.
+        let gw = all
+            .iter()
+            .find(|d| d.addr.key.starts_with("instance/gateway/"))
+            .unwrap();
+        assert!(gw.inputs["user_data"].contains("tyk-dr-gateway"));
+        let mongo = all
+            .iter()
+            .find(|d| d.addr.key == "instance/mongo/1")
+            .unwrap();
+        assert!(mongo.fields.contains_key("private_ip"));
+    }
+}
