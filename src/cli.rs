@@ -77,6 +77,11 @@ pub enum Command {
         after_help = "Example:\n  tyk-dr monitor --interval 5s --listen 127.0.0.1:9464\n  curl -s 127.0.0.1:9464/metrics | grep tyk_dr_passive_ready"
     )]
     Monitor(MonitorArgs),
+    /// Copy API definitions, policies and keys to the passive region, or report drift (--check).
+    #[command(
+        after_help = "Exit 0 in sync, 1 something could not be synced (reported), 2 drift found (--check).\n\nExamples:\n  tyk-dr sync                         one pass: definitions, policies, group reload, keys\n  tyk-dr sync --check                 drift report (missing, extra, different); changes nothing\n  tyk-dr sync --watch --interval 30s  continuous, following cluster notifications"
+    )]
+    Sync(SyncArgs),
     /// Move traffic to the passive region: run the failover playbook (journaled, resumable).
     #[command(after_help = "Examples:\n  tyk-dr failover --dry-run\n  tyk-dr failover --yes --failed-at 2026-11-21T03:04:05Z\n  tyk-dr failover --resume failover-1763694245123-1a2b --yes\n\nExit 0 done, 1 a step failed (resume with --resume), 3 preflight refused (use --force), 4 another run holds the epoch.")]
     Failover(PlaybookArgs),
@@ -251,4 +256,21 @@ pub struct CompletionsArgs {
     /// The shell to generate for.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// Options of `tyk-dr sync`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Change nothing; exit 2 when the passive region differs.
+    #[arg(long, conflicts_with = "watch")]
+    pub check: bool,
+    /// Keep syncing: a full pass every --interval, and changes as cluster notifications announce them.
+    #[arg(long)]
+    pub watch: bool,
+    /// Time between full passes with --watch (e.g. `30s`, `5m`).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, requires = "watch")]
+    pub interval: std::time::Duration,
+    /// With --watch, stop after this many full passes (default: until Ctrl-C).
+    #[arg(long, requires = "watch")]
+    pub count: Option<u64>,
 }

@@ -14,6 +14,7 @@ pub mod plan;
 pub mod playbook;
 pub mod probes;
 pub mod status;
+pub mod sync;
 
 use std::ffi::OsString;
 
@@ -53,6 +54,7 @@ where
         Command::Failover(args) => commands::failover::run(&ctx, args, commands::failover::Direction::Failover),
         Command::Failback(args) => commands::failover::run(&ctx, args, commands::failover::Direction::Failback),
         Command::Monitor(args) => commands::monitor::run(&ctx, args),
+        Command::Sync(args) => commands::sync::run(&ctx, args),
         Command::Drill(args) => commands::drill::run(&ctx, args),
         Command::Plan(args) => commands::plan::run(&ctx, args),
         Command::Apply(args) => commands::apply::run(&ctx, args),

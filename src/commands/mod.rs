@@ -10,6 +10,7 @@ pub mod iam_policy;
 pub mod monitor;
 pub mod plan;
 pub mod status;
+pub mod sync;
 pub mod validate;
 
 use crate::cli::OutputFormat;

@@ -33,6 +33,9 @@ pub struct Config {
     /// Scheduled failover drills and the thresholds they are judged against.
     #[serde(default)]
     pub drills: Drills,
+    /// What `tyk-dr sync` copies to the passive region, and what must never leave the active one.
+    #[serde(default)]
+    pub sync: SyncSettings,
 }
 
 /// Which region serves traffic and which stands by.
@@ -639,4 +642,136 @@ fn yes() -> bool {
 
 fn one() -> u32 {
     1
+}
+
+/// `tyk-dr sync`: how definitions, policies and keys reach the passive region.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncSettings {
+    /// How API definitions are read and written: through the gateways' management API or `app_path` files.
+    #[serde(default)]
+    pub definitions: DefinitionTransport,
+    /// Each side's `app_path` directory (required with `definitions = "files"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_path: Option<SidePaths>,
+    /// Each side's `policies.json` file; policies are not synced when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policies_path: Option<SidePaths>,
+    /// Which API definitions go to the passive region (default: all).
+    #[serde(default)]
+    pub apis: ApiSelection,
+    /// Region-specific `proxy.target_url` prefixes rewritten on the way to the passive region.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rewrites: Vec<UrlRewrite>,
+    /// How keys are synced and which must stay in the active region.
+    #[serde(default)]
+    pub keys: KeySync,
+    /// Where the last result is recorded for `status`/`monitor` (default `.tyk-dr/sync-state.json`
+    /// next to the config file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_file: Option<std::path::PathBuf>,
+}
+
+/// How `sync` moves API definitions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DefinitionTransport {
+    /// `GET/POST/PUT/DELETE /tyk/apis` on `gateway.endpoints` (every passive gateway is written).
+    #[default]
+    Api,
+    /// `*.json` files in `sync.app_path` directories.
+    Files,
+}
+
+/// A path on each side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SidePaths {
+    /// The active region's path.
+    pub active: std::path::PathBuf,
+    /// The passive region's path.
+    pub passive: std::path::PathBuf,
+}
+
+impl SidePaths {
+    /// The path of one side.
+    pub fn of(&self, side: Side) -> &std::path::Path {
+        match side {
+            Side::Active => &self.active,
+            Side::Passive => &self.passive,
+        }
+    }
+}
+
+/// API selection: empty `ids` and `tags` select every API; excludes win over includes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ApiSelection {
+    /// `api_id`s to sync.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ids: Vec<String>,
+    /// Definition `tags` to sync (any match).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// `api_id`s never synced.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_ids: Vec<String>,
+    /// Definition `tags` never synced.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_tags: Vec<String>,
+}
+
+/// A `proxy.target_url` prefix replaced in definitions written to the passive region.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UrlRewrite {
+    /// Prefix in the active region's definitions, e.g. `http://orders.us-east-1.internal`.
+    pub from: String,
+    /// Its replacement for the passive region.
+    pub to: String,
+}
+
+/// Key sync mode and data-residency rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeySync {
+    /// `auto` verifies when Redis replicates across regions and copies otherwise.
+    #[serde(default)]
+    pub mode: KeySyncMode,
+    /// Keys per pipelined batch.
+    #[serde(default = "KeySync::default_batch_size")]
+    pub batch_size: u32,
+    /// Keys of these `org_id`s never leave the active region.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resident_org_ids: Vec<String>,
+    /// Keys with any of these session `tags` never leave the active region.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resident_tags: Vec<String>,
+}
+
+impl KeySync {
+    fn default_batch_size() -> u32 {
+        1000
+    }
+}
+
+impl Default for KeySync {
+    fn default() -> Self {
+        Self {
+            mode: KeySyncMode::default(),
+            batch_size: Self::default_batch_size(),
+            resident_org_ids: Vec::new(),
+            resident_tags: Vec::new(),
+        }
+    }
+}
+
+/// What `sync` does with keys.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeySyncMode {
+    /// Verify when the passive Redis replicates from the active one, copy otherwise.
+    #[default]
+    Auto,
+    /// Always copy `apikey-*` sessions with their TTLs.
+    Copy,
+    /// Only compare; never write keys.
+    Verify,
+    /// Leave keys alone.
+    Off,
 }

@@ -2,7 +2,7 @@
 //! (by serialising a fully populated config), so "did you mean" suggestions and
 //! the type-error examples can never drift from the structs.
 
-use super::model::{Config, SelfManagedRedis};
+use super::model::{ApiSelection, Config, SelfManagedRedis, SidePaths, UrlRewrite};
 use super::path::{FieldPath, Segment};
 
 /// A config with every optional section filled in, serialised to a TOML tree.
@@ -15,6 +15,7 @@ fn exemplar() -> toml::Value {
         gateway: Default::default(),
         dns: Default::default(),
         drills: Default::default(),
+        sync: Default::default(),
     };
     config.regions.active.azs = config.regions.active.effective_azs();
     config.regions.passive.azs = config.regions.passive.effective_azs();
@@ -29,6 +30,25 @@ fn exemplar() -> toml::Value {
     config.gateway.endpoints.active = vec!["http://10.10.1.21:8080".into()];
     config.gateway.endpoints.passive = vec!["http://10.20.1.21:8080".into()];
     config.dns.nameserver = Some("127.0.0.1:5353".into());
+    let both = |a: &str, p: &str| SidePaths {
+        active: a.into(),
+        passive: p.into(),
+    };
+    config.sync.app_path = Some(both("/opt/tyk/apps", "/mnt/passive/apps"));
+    config.sync.policies_path = Some(both("/opt/tyk/policies.json", "/mnt/passive/policies.json"));
+    config.sync.apis = ApiSelection {
+        ids: vec!["orders".into()],
+        tags: vec!["public".into()],
+        exclude_ids: vec!["internal".into()],
+        exclude_tags: vec!["region-local".into()],
+    };
+    config.sync.rewrites = vec![UrlRewrite {
+        from: "http://orders.us-east-1.internal".into(),
+        to: "http://orders.us-west-2.internal".into(),
+    }];
+    config.sync.keys.resident_org_ids = vec!["eu-org".into()];
+    config.sync.keys.resident_tags = vec!["residency:eu".into()];
+    config.sync.state_file = Some(".tyk-dr/sync-state.json".into());
     toml::Value::try_from(&config).expect("the model always serialises")
 }
 

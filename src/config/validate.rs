@@ -21,7 +21,44 @@ pub fn validate(config: &Config) -> Vec<Diagnostic> {
     gateway(config, &mut out);
     dns(config, &mut out);
     drills(config, &mut out);
+    sync(config, &mut out);
     out
+}
+
+fn sync(c: &Config, out: &mut Vec<Diagnostic>) {
+    let s = &c.sync;
+    let base = f("sync");
+    if s.definitions == DefinitionTransport::Files && s.app_path.is_none() {
+        out.push(
+            Diagnostic::error("sync-app-path", base.key("definitions"), "`definitions = \"files\"` needs each side's directory")
+                .expected("a `[sync.app_path]` table with `active` and `passive`")
+                .help("add `[sync.app_path]` with `active = \"/opt/tyk/apps\"` and the passive region's directory, or use `definitions = \"api\"`"),
+        );
+    }
+    if !(1..=10_000).contains(&s.keys.batch_size) {
+        out.push(
+            Diagnostic::error(
+                "sync-batch",
+                base.key("keys").key("batch_size"),
+                format!("{} keys per batch is outside 1..=10000", s.keys.batch_size),
+            )
+            .expected("a batch size between 1 and 10000")
+            .help("`batch_size = 1000` pipelines well without large replies"),
+        );
+    }
+    for (i, r) in s.rewrites.iter().enumerate() {
+        if r.from.is_empty() {
+            out.push(
+                Diagnostic::error(
+                    "sync-rewrite",
+                    base.key("rewrites").index(i).key("from"),
+                    "an empty prefix would rewrite every target URL",
+                )
+                .expected("the active region's URL prefix, e.g. `http://orders.us-east-1.internal`")
+                .help("name the region-specific part of `proxy.target_url`"),
+            );
+        }
+    }
 }
 
 fn f(path: &str) -> FieldPath {

@@ -1,0 +1,60 @@
+//! The signed group reload in the passive region: one passive gateway's `/tyk/reload/group` reloads
+//! itself and publishes a `GroupReload` cluster notification signed with its node secret, so tyk-dr never
+//! needs the node secret.
+
+use reqwest::Client;
+
+/// Asks passive gateways, in order, until one publishes the reload.
+#[derive(Clone)]
+pub struct Reloader {
+    client: Client,
+    bases: Vec<String>,
+    secret: String,
+}
+
+impl std::fmt::Debug for Reloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reloader")
+            .field("bases", &self.bases)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reloader {
+    /// A reloader for these passive gateway base URLs.
+    pub fn new(client: Client, bases: &[String], secret: &str) -> Self {
+        Self {
+            client,
+            bases: bases
+                .iter()
+                .map(|b| b.trim_end_matches('/').to_owned())
+                .collect(),
+            secret: secret.to_owned(),
+        }
+    }
+
+    /// Publishes the reload through the first gateway that accepts it; `Err` names every failure.
+    pub async fn group_reload(&self) -> Result<String, String> {
+        if self.bases.is_empty() {
+            return Err("no passive gateway in `gateway.endpoints`: gateways apply changes on their next reload".into());
+        }
+        let mut failures = Vec::new();
+        for base in &self.bases {
+            let url = format!("{base}/tyk/reload/group");
+            match self
+                .client
+                .post(&url)
+                .header("X-Tyk-Authorization", &self.secret)
+                .send()
+                .await
+            {
+                Ok(r) if r.status().is_success() => {
+                    return Ok(format!("signed group reload published by {base}"))
+                }
+                Ok(r) => failures.push(format!("{url}: HTTP {}", r.status())),
+                Err(e) => failures.push(format!("{url}: {e}")),
+            }
+        }
+        Err(failures.join("; "))
+    }
+}

@@ -1,0 +1,165 @@
+//! `tyk-dr sync --watch`: a full pass every interval, and in between the active region's cluster
+//! notifications (`tyk.cluster.notifications`) as triggers: `KeySpaceUpdateNotification` copies (or
+//! deletes) just the named keys, API and policy notifications re-sync definitions and policies.
+//!
+//! Notifications are only hints to re-read the source, so their signatures are not checked (tyk-dr
+//! does not hold the node secret): a forged one can cause a read, never a write the source does not back.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tyk_model::{Command, Notification, NOTIFICATION_CHANNEL};
+
+use super::keys::{self, KeyAction, KeysReport};
+use super::{Plan, Report};
+
+/// Notifications gathered before acting on them, so a burst of key writes becomes one batch.
+const DEBOUNCE: Duration = Duration::from_millis(100);
+/// Most key hashes taken from notifications before a batch is flushed.
+const MAX_PENDING: usize = 10_000;
+
+/// When to stop.
+#[derive(Debug, Clone, Copy)]
+pub struct WatchOptions {
+    /// Time between full passes.
+    pub interval: Duration,
+    /// Stop after this many full passes (default: until Ctrl-C).
+    pub count: Option<u64>,
+}
+
+/// What happened between two full passes.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Followed {
+    /// Keys re-synced because a notification named them.
+    pub keys: KeysReport,
+    /// Definition/policy passes triggered by notifications.
+    pub definition_passes: Vec<Report>,
+}
+
+/// Runs until Ctrl-C or `count` full passes; `emit` sees every full pass and every followed batch.
+pub async fn watch(
+    plan: &Plan,
+    opts: WatchOptions,
+    mut emit: impl FnMut(&Report, Option<&Followed>),
+) -> u64 {
+    let mut passes = 0u64;
+    loop {
+        let report = plan.run(false).await;
+        passes += 1;
+        emit(&report, None);
+        if opts.count.is_some_and(|c| passes >= c) {
+            return passes;
+        }
+        let key_action = report.keys.as_ref().map(|k| k.mode.as_str()) == Some("copy");
+        let deadline = Instant::now() + opts.interval;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return passes,
+            () = follow(plan, key_action, deadline, &mut emit) => {}
+        }
+    }
+}
+
+/// Follows notifications until `deadline` (or just sleeps when Redis is not configured or unreachable).
+async fn follow(
+    plan: &Plan,
+    copy_keys: bool,
+    deadline: Instant,
+    emit: &mut impl FnMut(&Report, Option<&Followed>),
+) {
+    let sleep_rest = || tokio::time::sleep_until(deadline.into());
+    let Some((active, _)) = plan.redis.clone() else {
+        return sleep_rest().await;
+    };
+    let mut pubsub = match subscribe(&active, plan.redis_password.as_deref()).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot follow cluster notifications; syncing at the interval only");
+            return sleep_rest().await;
+        }
+    };
+    let conns = match plan.redis_connections().await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot open Redis connections for followed keys");
+            return sleep_rest().await;
+        }
+    };
+    let mut stream = pubsub.on_message();
+    while Instant::now() < deadline {
+        let Ok(Some(first)) = tokio::time::timeout_at(deadline.into(), stream.next()).await else {
+            return;
+        };
+        let mut msgs = vec![first];
+        let flush_at = tokio::time::Instant::now() + DEBOUNCE;
+        while msgs.len() < MAX_PENDING {
+            match tokio::time::timeout_at(flush_at, stream.next()).await {
+                Ok(Some(m)) => msgs.push(m),
+                _ => break,
+            }
+        }
+        let mut hashes = Vec::new();
+        let mut definitions = false;
+        for m in &msgs {
+            let Ok(n) = Notification::from_json(m.get_payload_bytes()) else {
+                continue;
+            };
+            match n.command() {
+                Command::KeySpaceUpdate => hashes.extend(n.key_hashes()),
+                c if c.triggers_reload() => definitions = true,
+                _ => {}
+            }
+        }
+        let mut followed = Followed::default();
+        if copy_keys && !hashes.is_empty() {
+            let names: Vec<String> = hashes
+                .iter()
+                .map(|h| format!("{}{h}", keys::PREFIX))
+                .collect();
+            followed.keys.mode = "copy".into();
+            followed.keys.reason = format!("{} key(s) named by cluster notifications", names.len());
+            keys::sync_keys(
+                &plan.settings.keys,
+                &conns.0,
+                &conns.1,
+                &names,
+                KeyAction::Copy,
+                &mut followed.keys,
+            )
+            .await;
+        }
+        if definitions {
+            followed
+                .definition_passes
+                .push(plan.run_definitions(false).await);
+        }
+        if followed.keys.source_keys + followed.keys.deleted > 0
+            || !followed.definition_passes.is_empty()
+        {
+            emit(&Report::default(), Some(&followed));
+        }
+    }
+}
+
+async fn subscribe(addr: &str, password: Option<&str>) -> Result<redis::aio::PubSub, String> {
+    let (host, port) = addr
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
+        .ok_or_else(|| format!("`{addr}` is not host:port"))?;
+    let info = redis::ConnectionInfo {
+        addr: redis::ConnectionAddr::Tcp(host, port),
+        redis: redis::RedisConnectionInfo {
+            password: password.map(str::to_owned),
+            ..Default::default()
+        },
+    };
+    let client = redis::Client::open(info).map_err(|e| e.to_string())?;
+    let mut pubsub = tokio::time::timeout(Duration::from_secs(2), client.get_async_pubsub())
+        .await
+        .map_err(|_| format!("{addr}: connect timed out"))?
+        .map_err(|e| e.to_string())?;
+    pubsub
+        .subscribe(NOTIFICATION_CHANNEL)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(pubsub)
+}
