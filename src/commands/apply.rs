@@ -113,6 +113,10 @@ pub(crate) async fn execute(
         if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!("\nCtrl-C: stopping after the current step (run again to resume)");
             flag.store(true, Ordering::SeqCst);
+            // A second Ctrl-C stops at once; the next run still resumes from the world.
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
         }
     });
     let mut exec = Executor {

@@ -218,6 +218,23 @@ impl Executor<'_> {
 
     /// Creates or updates `d` as needed; `Some(note)` when nothing had to be done.
     async fn converge(&mut self, d: &Desired) -> Result<Option<String>, Error> {
+        // A replication group left `creating` by an interrupted run has no endpoint yet:
+        // wait for the groups this resource refers to before resolving its fields.
+        let groups: Vec<(Scope, String)> = d
+            .fields
+            .values()
+            .flat_map(|v| v.refs())
+            .filter_map(|a| self.world.resources.get(a))
+            .filter(|o| {
+                o.kind == Kind::ReplicationGroup
+                    && o.fields.get("status").is_some_and(|s| s != "available")
+            })
+            .map(|o| (o.addr.scope, o.id.clone()))
+            .collect();
+        for (scope, id) in groups {
+            let r = self.regional(scope).clone();
+            self.wait_group_available(&r, &id).await?;
+        }
         let (action, changed) = compare(d, &self.world, &BTreeSet::new());
         match action {
             Action::NoOp => Ok(Some("already done".into())),
@@ -736,6 +753,12 @@ impl Executor<'_> {
         for _ in 0..1_000 {
             if check().await? {
                 return Ok(());
+            }
+            if self.interrupted.load(Ordering::SeqCst) {
+                return Err(Error::Runtime {
+                    what: format!("waiting for {what}"),
+                    reason: "interrupted (Ctrl-C); run the command again to resume".into(),
+                });
             }
             if start.elapsed() > timeout {
                 break;
