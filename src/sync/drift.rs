@@ -1,7 +1,8 @@
 //! Content hashes and the add/change/remove diff between the active and the passive side.
 //!
 //! Two documents are "the same" when their canonical JSON (object keys sorted at every level, no
-//! whitespace) has the same SHA-256, so key order and formatting never count as drift.
+//! whitespace) has the same SHA-256, so key order and formatting never count as drift. Sessions are
+//! compared byte for byte instead (Redis holds them as written, and hashing 100k values costs time).
 
 use std::collections::BTreeMap;
 
@@ -16,11 +17,6 @@ pub fn content_hash(value: &serde_json::Value) -> String {
     let mut out = String::new();
     canonical(value, &mut out);
     HashAlgo::Sha256.hex_digest(out.as_bytes())
-}
-
-/// The SHA-256 of raw bytes (sessions are compared byte for byte, as Redis stores them).
-pub fn bytes_hash(raw: &[u8]) -> String {
-    HashAlgo::Sha256.hex_digest(raw)
 }
 
 fn canonical(value: &serde_json::Value, out: &mut String) {

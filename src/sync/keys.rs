@@ -14,7 +14,7 @@ use futures_util::stream::{self, StreamExt};
 use redis::aio::MultiplexedConnection;
 use serde::Serialize;
 
-use super::drift::{bytes_hash, DriftCount};
+use super::drift::DriftCount;
 use super::select::{key_verdict, KeyVerdict};
 use crate::config::KeySync;
 
@@ -317,7 +317,7 @@ async fn batch_sync(
                 KeyVerdict::Sync => {
                     let kind = match &target {
                         None => "missing",
-                        Some(t) if bytes_hash(t) != bytes_hash(&value) => "different",
+                        Some(t) if *t != value => "different",
                         Some(_) => continue,
                     };
                     if !last {

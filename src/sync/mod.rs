@@ -212,12 +212,19 @@ impl Plan {
         let changed = report.definitions.as_ref().is_some_and(|d| d.changed())
             || report.policies.as_ref().is_some_and(|p| p.written);
         if changed {
-            let outcome = match &self.reload {
-                Some(r) => r.group_reload().await,
-                None => Err("TYK_DR_GATEWAY_SECRET is not set; passive gateways apply changes on their next reload".into()),
-            };
-            report.reload_failed = outcome.is_err();
-            report.reload = Some(outcome.unwrap_or_else(|e| format!("failed: {e}")));
+            // Without a passive gateway to ask (files transport, no endpoints or no secret) the reload is
+            // left to the gateways' next reload and noted; a reload that was tried and failed is a failure.
+            report.reload = Some(match &self.reload {
+                Some(r) if r.has_gateways() => match r.group_reload().await {
+                    Ok(done) => done,
+                    Err(e) => {
+                        report.reload_failed = true;
+                        format!("failed: {e}")
+                    }
+                },
+                Some(_) => "not done: no passive gateway in `gateway.endpoints`; gateways apply changes on their next reload".into(),
+                None => "not done: TYK_DR_GATEWAY_SECRET is not set; gateways apply changes on their next reload".into(),
+            });
         }
         report
     }
