@@ -455,6 +455,36 @@ fn sync_keeps_the_passive_region_ready() {
     let (code, doc) = sync(&cfg, &["--check"]);
     assert_eq!((code, doc["drift"].as_u64()), (0, Some(0)), "{doc:#}");
 
+    // status and monitor show the last sync (its state file): age and drift.
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_tyk-dr"))
+            .args(["-c", cfg.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let doc: Value = serde_json::from_str(&run(&["-o", "json", "status"])).unwrap();
+    assert_eq!(
+        (
+            doc["sync"]["kind"].as_str(),
+            doc["sync"]["drift_left"].as_u64()
+        ),
+        (Some("check"), Some(0)),
+        "{}",
+        doc["sync"]
+    );
+    let table = run(&["status"]);
+    assert!(
+        table.contains("last sync: check ") && table.contains("s ago, drift 0"),
+        "{table}"
+    );
+    let line = run(&["monitor", "--count", "1", "--interval", "1s"]);
+    assert!(
+        line.contains("| check ") && line.contains("s ago, drift 0"),
+        "{line}"
+    );
+
     // 6. --watch follows cluster notifications: a key written in A (custom keys and updates announce a
     // KeySpaceUpdateNotification; generated keys do not, as in Tyk) reaches B before the next full pass,
     // and its deletion follows too.

@@ -27,6 +27,7 @@ pub fn run(ctx: &Context, args: &MonitorArgs) -> Result<u8, Error> {
             tracing::info!("metrics on http://{addr}/metrics");
         }
         let probes = Probes::new(&config);
+        let sync_state = crate::sync::state::path(&config.sync, &ctx.config_path);
         let mut ticker = tokio::time::interval(args.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last = exit::OK;
@@ -38,9 +39,19 @@ pub fn run(ctx: &Context, args: &MonitorArgs) -> Result<u8, Error> {
             }
             let s = status::collect(&config, &probes).await;
             *exposition.write().expect("metrics lock") = metrics::render(&s);
+            // The last `tyk-dr sync` (its state file): age and drift, on every pass.
+            let sync = crate::sync::state::read(&sync_state);
             match ctx.output {
-                OutputFormat::Json => println!("{}", serde_json::to_string(&s).expect("JSON")),
-                OutputFormat::Table => println!("{}", one_line(&s)),
+                OutputFormat::Json => {
+                    let mut doc = serde_json::to_value(&s).expect("JSON");
+                    doc["sync"] = serde_json::to_value(&sync).expect("JSON");
+                    println!("{}", serde_json::to_string(&doc).expect("JSON"));
+                }
+                OutputFormat::Table => println!(
+                    "{} | {}",
+                    one_line(&s),
+                    crate::sync::state::summary(sync.as_ref(), s.taken_at_ms)
+                ),
             }
             last = super::status::code(&s);
             passes += 1;

@@ -22,7 +22,20 @@ pub fn run(ctx: &Context) -> Result<u8, Error> {
         }
         status
     });
-    print(ctx, &status);
+    // The last `tyk-dr sync` (its state file): age and drift, next to the probes.
+    let sync = crate::sync::state::read(&crate::sync::state::path(&config.sync, &ctx.config_path));
+    match ctx.output {
+        OutputFormat::Json => {
+            let mut doc = serde_json::to_value(&status).expect("JSON");
+            doc["sync"] = serde_json::to_value(&sync).expect("JSON");
+            println!("{}", serde_json::to_string_pretty(&doc).expect("JSON"));
+        }
+        OutputFormat::Table => {
+            print(ctx, &status);
+            let line = crate::sync::state::summary(sync.as_ref(), crate::probes::now_ms());
+            println!("last sync: {line}");
+        }
+    }
     Ok(code(&status))
 }
 

@@ -29,6 +29,20 @@ impl SyncState {
     }
 }
 
+/// One line for `status`/`monitor`: `sync 12s ago, drift 0` (or that no sync ran).
+pub fn summary(state: Option<&SyncState>, now_ms: i64) -> String {
+    match state {
+        None => "sync never ran".into(),
+        Some(s) => format!(
+            "{} {:.0}s ago, drift {}{}",
+            s.kind,
+            s.age_secs(now_ms),
+            s.drift_left,
+            if s.ok { "" } else { ", with failures" }
+        ),
+    }
+}
+
 /// Where the state file is: `sync.state_file` (relative to the config file), else
 /// `.tyk-dr/sync-state.json` next to the config file.
 pub fn path(settings: &SyncSettings, config_path: &Path) -> PathBuf {
@@ -78,5 +92,7 @@ mod tests {
         write(&p, &s).unwrap();
         assert_eq!(read(&p), Some(s.clone()));
         assert_eq!(s.age_secs(3_500), 2.5);
+        assert_eq!(summary(Some(&s), 13_000), "check 12s ago, drift 3");
+        assert_eq!(summary(None, 0), "sync never ran");
     }
 }
