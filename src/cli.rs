@@ -77,7 +77,7 @@ pub enum Command {
         after_help = "Example:\n  tyk-dr monitor --interval 5s --listen 127.0.0.1:9464\n  curl -s 127.0.0.1:9464/metrics | grep tyk_dr_passive_ready"
     )]
     Monitor(MonitorArgs),
-    /// Copy API definitions, policies and keys to the passive region, or report drift (--check).
+    /// Keep the passive region's definitions, policies and keys in sync.
     #[command(
         after_help = "Exit 0 in sync, 1 something could not be synced (reported), 2 drift found (--check).\n\nExamples:\n  tyk-dr sync                         one pass: definitions, policies, group reload, keys\n  tyk-dr sync --check                 drift report (missing, extra, different); changes nothing\n  tyk-dr sync --watch --interval 30s  continuous, following cluster notifications"
     )]
