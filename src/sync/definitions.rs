@@ -142,6 +142,7 @@ async fn sync_target(
     };
     let mut have = hashes(&current.defs);
     // Not selected: neither copied nor deleted (the passive copy, if any, is left alone).
+    let excluded: std::collections::HashSet<&String> = excluded.iter().collect();
     have.retain(|id, _| !excluded.contains(id));
     let mut drift = Changes::between(&hashes(wanted), &have);
     // Invalid on the source is not a deletion; unreadable files hold back every deletion.
