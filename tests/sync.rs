@@ -487,7 +487,14 @@ fn sync_keeps_the_passive_region_ready() {
 
     // 6. --watch follows cluster notifications: a key written in A (custom keys and updates announce a
     // KeySpaceUpdateNotification; generated keys do not, as in Tyk) reaches B before the next full pass,
-    // and its deletion follows too.
+    // and its deletion follows too. With keyspace notifications on, keys written straight to Redis follow.
+    assert_eq!(
+        redis(
+            "127.0.1.10",
+            &["CONFIG", "SET", "notify-keyspace-events", "K$g"]
+        ),
+        "OK"
+    );
     let mut watch = Command::new(env!("CARGO_BIN_EXE_tyk-dr"))
         .args([
             "-c",
@@ -532,6 +539,18 @@ fn sync_keeps_the_passive_region_ready() {
     eventually("the deletion followed by --watch", || {
         redis("127.0.2.10", &["EXISTS", &name]) == "0"
     });
+    redis(
+        "127.0.1.10",
+        &["SET", "apikey-direct1", &session.to_string(), "EX", "600"],
+    );
+    eventually(
+        "a key written straight to Redis followed by --watch",
+        || redis("127.0.2.10", &["EXISTS", "apikey-direct1"]) == "1",
+    );
+    let ttl: i64 = redis("127.0.2.10", &["TTL", "apikey-direct1"])
+        .parse()
+        .unwrap();
+    assert!((590..=600).contains(&ttl), "TTL followed: {ttl}");
     watch.kill().unwrap();
     watch.wait().unwrap();
 }

@@ -2,6 +2,10 @@
 //! notifications (`tyk.cluster.notifications`) as triggers: `KeySpaceUpdateNotification` copies (or
 //! deletes) just the named keys, API and policy notifications re-sync definitions and policies.
 //!
+//! Tyk announces key updates and deletions but not newly generated keys; when the active Redis has
+//! keyspace notifications on (`notify-keyspace-events` with `K` and `$g` or `A`; tyk-dr never changes
+//! server config), `apikey-*` writes, deletions and expiries are followed through them as well.
+//!
 //! Notifications are only hints to re-read the source, so their signatures are not checked (tyk-dr
 //! does not hold the node secret): a forged one can cause a read, never a write the source does not back.
 
@@ -98,8 +102,15 @@ async fn follow(
             }
         }
         let mut hashes = Vec::new();
+        let mut names = Vec::new();
         let mut definitions = false;
         for m in &msgs {
+            if let Some((_, key)) = m.get_channel_name().split_once("__:") {
+                if key.starts_with(keys::PREFIX) {
+                    names.push(key.to_owned());
+                }
+                continue;
+            }
             let Ok(n) = Notification::from_json(m.get_payload_bytes()) else {
                 continue;
             };
@@ -110,13 +121,12 @@ async fn follow(
             }
         }
         let mut followed = Followed::default();
-        if copy_keys && !hashes.is_empty() {
-            let names: Vec<String> = hashes
-                .iter()
-                .map(|h| format!("{}{h}", keys::PREFIX))
-                .collect();
+        names.extend(hashes.iter().map(|h| format!("{}{h}", keys::PREFIX)));
+        names.sort_unstable();
+        names.dedup();
+        if copy_keys && !names.is_empty() {
             followed.keys.mode = "copy".into();
-            followed.keys.reason = format!("{} key(s) named by cluster notifications", names.len());
+            followed.keys.reason = format!("{} key(s) named by notifications", names.len());
             keys::sync_keys(
                 &plan.settings.keys,
                 &conns.0,
@@ -157,9 +167,35 @@ async fn subscribe(addr: &str, password: Option<&str>) -> Result<redis::aio::Pub
         .await
         .map_err(|_| format!("{addr}: connect timed out"))?
         .map_err(|e| e.to_string())?;
+    let keyspace = keyspace_events_on(&client).await;
     pubsub
         .subscribe(NOTIFICATION_CHANNEL)
         .await
         .map_err(|e| e.to_string())?;
+    if keyspace {
+        pubsub
+            .psubscribe(format!("__keyspace@*__:{}*", keys::PREFIX))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     Ok(pubsub)
+}
+
+/// Whether the server publishes keyspace events for string writes and generic commands (DEL, EXPIRE).
+/// `CONFIG` may be refused (ElastiCache): then only cluster notifications are followed.
+async fn keyspace_events_on(client: &redis::Client) -> bool {
+    let connect = client.get_multiplexed_async_connection();
+    let Ok(Ok(mut con)) = tokio::time::timeout(Duration::from_secs(2), connect).await else {
+        return false;
+    };
+    let reply: Result<Vec<String>, _> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("notify-keyspace-events")
+        .query_async(&mut con)
+        .await;
+    let flags = reply
+        .ok()
+        .and_then(|v| v.get(1).cloned())
+        .unwrap_or_default();
+    flags.contains('K') && (flags.contains('A') || (flags.contains('$') && flags.contains('g')))
 }
