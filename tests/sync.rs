@@ -553,4 +553,39 @@ fn sync_keeps_the_passive_region_ready() {
     assert!((590..=600).contains(&ttl), "TTL followed: {ttl}");
     watch.kill().unwrap();
     watch.wait().unwrap();
+
+    // 7. The files transport: app_path directories, an unreadable source file holds deletions back.
+    let files_cfg = dir.path().join("files.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "[sync]\n",
+        &format!("[sync]\ndefinitions = \"files\"\napp_path = {{ active = \"{RUN_DIR}/apps/a\", passive = \"{RUN_DIR}/apps/b\" }}\n"),
+    );
+    std::fs::write(&files_cfg, text).unwrap();
+    let file_def = def("from-file", "http://127.0.1.100:9000/f", &[]);
+    std::fs::write(
+        format!("{RUN_DIR}/apps/a/from-file.json"),
+        file_def.to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        format!("{RUN_DIR}/apps/a/half-written.json"),
+        "{\"api_id\": ",
+    )
+    .unwrap();
+    std::fs::remove_file(format!("{RUN_DIR}/apps/a/orders.json")).unwrap();
+    let (code, doc) = sync(&files_cfg, &[]);
+    assert_eq!(code, 0, "{doc:#}");
+    let t = &doc["definitions"]["targets"][0];
+    assert_eq!(t["target"], format!("files:{RUN_DIR}/apps/b"));
+    assert!(
+        strings(&t["drift"]["missing"]).contains(&"from-file".to_string()),
+        "{t:#}"
+    );
+    assert_eq!(strings(&t["deletes_held"]), ["orders"], "{t:#}");
+    assert_eq!(
+        doc["definitions"]["invalid_source"][0][0],
+        format!("{RUN_DIR}/apps/a/half-written.json")
+    );
+    on_b("from-file", Some("http://127.0.2.100:9000/f"));
+    on_b("orders", Some("http://127.0.2.100:9000/orders/v2"));
 }
