@@ -263,7 +263,10 @@ async fn create_keys(ctx: &Ctx, n: u32) -> Result<Vec<(String, String)>, String>
     let mut keys = Vec::new();
     for url in ctx.config.gateway.endpoints.of(Side::Active) {
         while keys.len() < n as usize {
-            match ctx.gateway_json_body(url, "/tyk/keys", &session).await {
+            match ctx
+                .gateway_json(reqwest::Method::POST, url, "/tyk/keys", Some(&session))
+                .await
+            {
                 Ok(answer) => match answer["key"].as_str() {
                     Some(k) => keys.push((url.clone(), k.to_owned())),
                     None => return Err(format!("{url}/tyk/keys answered without a key")),

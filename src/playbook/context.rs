@@ -8,8 +8,8 @@ use tyk_dr_aws::route53::{Route53, Zone};
 
 use super::steps::StepError;
 use crate::config::{Config, Side};
+use crate::probes::dns;
 use crate::probes::redis::RedisAccess;
-use crate::probes::{dns, PROBE_TIMEOUT};
 
 /// A failover (passive takes over) or a failback (the original active returns).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -73,12 +73,7 @@ impl Ctx {
                 },
             },
             resolver: dns::resolver(nameserver),
-            http: reqwest::Client::builder()
-                .timeout(PROBE_TIMEOUT)
-                .connect_timeout(PROBE_TIMEOUT)
-                .no_proxy()
-                .build()
-                .expect("an HTTP client without TLS always builds"),
+            http: crate::probes::http_client(),
             route53: Route53::new(&sdk),
             gateway_secret: std::env::var("TYK_DR_GATEWAY_SECRET")
                 .ok()
@@ -116,6 +111,31 @@ impl Ctx {
         self.facts.get(key).and_then(Value::as_i64)
     }
 
+    /// Sends one authenticated request to a gateway's management API (the secret is never logged).
+    async fn management(
+        &self,
+        method: reqwest::Method,
+        base: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<reqwest::Response, String> {
+        let secret = self
+            .gateway_secret
+            .as_deref()
+            .ok_or("TYK_DR_GATEWAY_SECRET is not set: the gateways' management API needs it")?;
+        let url = format!("{}{path}", base.trim_end_matches('/'));
+        let mut req = self
+            .http
+            .request(method, &url)
+            .header("X-Tyk-Authorization", secret);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        req.send()
+            .await
+            .map_err(|e| format!("{url}: {}", innermost(&e)))
+    }
+
     /// Calls a gateway management endpoint; returns the HTTP status.
     pub async fn gateway_call(
         &self,
@@ -123,67 +143,24 @@ impl Ctx {
         base: &str,
         path: &str,
     ) -> Result<u16, String> {
-        let secret = self
-            .gateway_secret
-            .as_deref()
-            .ok_or("TYK_DR_GATEWAY_SECRET is not set: the gateways' management API needs it")?;
-        let url = format!("{}{path}", base.trim_end_matches('/'));
-        self.http
-            .request(method, &url)
-            .header("X-Tyk-Authorization", secret)
-            .send()
-            .await
-            .map(|r| r.status().as_u16())
-            .map_err(|e| format!("{url}: {}", innermost(&e)))
+        Ok(self
+            .management(method, base, path, None)
+            .await?
+            .status()
+            .as_u16())
     }
 
-    /// Calls a gateway management endpoint and returns its JSON answer (2xx only).
+    /// Calls a gateway management endpoint (with an optional JSON body) and returns its JSON
+    /// answer; anything but 2xx is an error naming the URL.
     pub async fn gateway_json(
         &self,
         method: reqwest::Method,
         base: &str,
         path: &str,
+        body: Option<&serde_json::Value>,
     ) -> Result<serde_json::Value, String> {
-        let secret = self
-            .gateway_secret
-            .as_deref()
-            .ok_or("TYK_DR_GATEWAY_SECRET is not set: the gateways' management API needs it")?;
-        let url = format!("{}{path}", base.trim_end_matches('/'));
-        let resp = self
-            .http
-            .request(method, &url)
-            .header("X-Tyk-Authorization", secret)
-            .send()
-            .await
-            .map_err(|e| format!("{url}: {}", innermost(&e)))?;
-        if !resp.status().is_success() {
-            return Err(format!("{url}: HTTP {}", resp.status()));
-        }
-        resp.json()
-            .await
-            .map_err(|e| format!("{url}: {}", innermost(&e)))
-    }
-
-    /// POSTs JSON to a gateway management endpoint and returns its JSON answer (2xx only).
-    pub async fn gateway_json_body(
-        &self,
-        base: &str,
-        path: &str,
-        body: &serde_json::Value,
-    ) -> Result<serde_json::Value, String> {
-        let secret = self
-            .gateway_secret
-            .as_deref()
-            .ok_or("TYK_DR_GATEWAY_SECRET is not set: the gateways' management API needs it")?;
-        let url = format!("{}{path}", base.trim_end_matches('/'));
-        let resp = self
-            .http
-            .post(&url)
-            .header("X-Tyk-Authorization", secret)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| format!("{url}: {}", innermost(&e)))?;
+        let resp = self.management(method, base, path, body).await?;
+        let url = resp.url().to_string();
         if !resp.status().is_success() {
             return Err(format!("{url}: HTTP {}", resp.status()));
         }

@@ -13,6 +13,17 @@ use std::time::Duration;
 /// not many; even cross-region round trips are well under it.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// The plain-HTTP client probes and playbook steps share: bounded by [`PROBE_TIMEOUT`], and never
+/// sent through a proxy (gateways are reached directly).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(PROBE_TIMEOUT)
+        .connect_timeout(PROBE_TIMEOUT)
+        .no_proxy()
+        .build()
+        .expect("an HTTP client without TLS always builds")
+}
+
 /// Milliseconds since the Unix epoch: the canary's clock.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -9,7 +9,7 @@ use super::{verdict, DnsStatus, RegionStatus, Status};
 use crate::config::{Config, Side};
 use crate::probes::dns::{self, Resolution};
 use crate::probes::redis::{self as redis_probe, RedisAccess};
-use crate::probes::{gateway, now_ms, PROBE_TIMEOUT};
+use crate::probes::{gateway, now_ms};
 
 /// Long-lived clients reused across passes (`monitor` runs many).
 pub struct Probes {
@@ -32,12 +32,7 @@ impl Probes {
             None
         };
         Self {
-            http: reqwest::Client::builder()
-                .timeout(PROBE_TIMEOUT)
-                .connect_timeout(PROBE_TIMEOUT)
-                .no_proxy()
-                .build()
-                .expect("an HTTP client without TLS always builds"),
+            http: crate::probes::http_client(),
             resolver: dns::resolver(nameserver),
             redis: RedisAccess { password },
         }

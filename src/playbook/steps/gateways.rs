@@ -51,7 +51,7 @@ pub(super) async fn recycle(ctx: &Ctx) -> Result<Facts, StepError> {
                     .gateway_call(reqwest::Method::DELETE, url, "/tyk/dr/fence")
                     .await;
                 let answer = ctx
-                    .gateway_json(reqwest::Method::POST, url, "/tyk/dr/redis/reconnect")
+                    .gateway_json(reqwest::Method::POST, url, "/tyk/dr/redis/reconnect", None)
                     .await;
                 match (unfenced, answer) {
                     (Ok(200..=299), Ok(a))

@@ -69,35 +69,25 @@ async fn temporary_key(ctx: &Ctx) -> Result<(String, String), StepError> {
 }
 
 async fn try_temporary_key(ctx: &Ctx) -> Result<(String, String), StepError> {
-    let secret = ctx
-        .gateway_secret
-        .as_deref()
-        .ok_or_else(|| StepError::Refused("TYK_DR_GATEWAY_SECRET is not set".into()))?;
+    if ctx.gateway_secret.is_none() {
+        return Err(StepError::Refused(
+            "TYK_DR_GATEWAY_SECRET is not set".into(),
+        ));
+    }
     let expires = crate::probes::now_ms() / 1000 + 300;
     let session = json!({"org_id": "tyk-dr", "rate": 1000, "per": 1, "quota_max": -1, "expires": expires,
                          "access_rights": {}, "meta_data": {"tyk-dr": format!("verify {}", ctx.run_id)}});
     let mut last = String::from("no target gateway configured");
     for url in ctx.config.gateway.endpoints.of(ctx.transition.to) {
-        let resp = ctx
-            .http
-            .post(format!("{}/tyk/keys", url.trim_end_matches('/')))
-            .header("X-Tyk-Authorization", secret)
-            .json(&session)
-            .send()
-            .await;
-        match resp {
-            Ok(r) if r.status().is_success() => {
-                let body: serde_json::Value = r
-                    .json()
-                    .await
-                    .map_err(|e| StepError::Failed(e.to_string()))?;
-                if let Some(key) = body["key"].as_str() {
-                    return Ok((url.clone(), key.to_owned()));
-                }
-                last = format!("{url}: no `key` in the answer");
-            }
-            Ok(r) => last = format!("{url}: HTTP {}", r.status()),
-            Err(e) => last = format!("{url}: {}", innermost(&e)),
+        match ctx
+            .gateway_json(reqwest::Method::POST, url, "/tyk/keys", Some(&session))
+            .await
+        {
+            Ok(body) => match body["key"].as_str() {
+                Some(key) => return Ok((url.clone(), key.to_owned())),
+                None => last = format!("{url}: no `key` in the answer"),
+            },
+            Err(e) => last = e,
         }
     }
     Err(StepError::Failed(format!(
