@@ -83,14 +83,13 @@ pub enum Command {
     )]
     Sync(SyncArgs),
     /// Move traffic to the passive region: run the failover playbook (journaled, resumable).
-    #[command(after_help = "Examples:\n  tyk-dr failover --dry-run\n  tyk-dr failover --yes --failed-at 2026-11-21T03:04:05Z\n  tyk-dr failover --resume failover-1763694245123-1a2b --yes\n\nExit 0 done, 1 a step failed (resume with --resume), 3 preflight refused (use --force), 4 another run holds the epoch.")]
+    #[command(
+        after_help = "Examples:\n  tyk-dr failover --dry-run\n  tyk-dr failover --yes --failed-at 2026-11-21T03:04:05Z\n  tyk-dr failover --resume failover-1763694245123-1a2b --yes\n\nExit 0 done, 1 a step failed (resume with --resume), 3 preflight refused (use --force), 4 another run holds the epoch."
+    )]
     Failover(PlaybookArgs),
     /// Move traffic back to the original active region: resync it, then run the failback playbook.
     #[command(after_help = "Example:\n  tyk-dr failback --dry-run && tyk-dr failback --yes")]
     Failback(PlaybookArgs),
-    /// Rehearse: failover and failback under load, checked against [drills] thresholds, with reports.
-    #[command(after_help = "Examples:\n  tyk-dr drill --yes                  run one (exit 0 passed, 5 failed, 3 passive not ready)\n  tyk-dr drill history                past drills and the RTO/RPO trend\n  tyk-dr drill schedule               crontab line for drills.schedule\n  tyk-dr drill schedule --systemd /etc/systemd/system")]
-    Drill(DrillArgs),
     /// Show what `apply` would create, change or delete in both regions (read-only).
     #[command(
         after_help = "Exit 0 on success; with --detailed-exitcode 0 no changes, 2 changes, 1 error.\n\nExamples:\n  tyk-dr plan\n  tyk-dr plan --out plan.json && tyk-dr apply --plan plan.json\n  tyk-dr plan --detailed-exitcode -q   (drift check for cron/CI)"
@@ -107,6 +106,11 @@ pub enum Command {
     /// Print the least-privilege IAM policy that plan, apply and destroy need.
     #[command(after_help = "Example:\n  tyk-dr iam-policy > tyk-dr-policy.json")]
     IamPolicy,
+    /// Rehearse: failover and failback under load, checked against [drills] thresholds, with reports.
+    #[command(
+        after_help = "Examples:\n  tyk-dr drill --yes                  run one (exit 0 passed, 5 failed, 3 passive not ready)\n  tyk-dr drill history                past drills and the RTO/RPO trend\n  tyk-dr drill schedule               crontab line for drills.schedule\n  tyk-dr drill schedule --systemd /etc/systemd/system"
+    )]
+    Drill(DrillArgs),
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  tyk-dr completions zsh > ~/.zfunc/_tyk-dr")]
     Completions(CompletionsArgs),

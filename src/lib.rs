@@ -51,15 +51,19 @@ where
         Command::Validate(args) => commands::validate::run(&ctx, args),
         Command::Cfn(args) => commands::cfn::run(&ctx, args),
         Command::Status => commands::status::run(&ctx),
-        Command::Failover(args) => commands::failover::run(&ctx, args, commands::failover::Direction::Failover),
-        Command::Failback(args) => commands::failover::run(&ctx, args, commands::failover::Direction::Failback),
+        Command::Failover(args) => {
+            commands::failover::run(&ctx, args, commands::failover::Direction::Failover)
+        }
+        Command::Failback(args) => {
+            commands::failover::run(&ctx, args, commands::failover::Direction::Failback)
+        }
         Command::Monitor(args) => commands::monitor::run(&ctx, args),
         Command::Sync(args) => commands::sync::run(&ctx, args),
-        Command::Drill(args) => commands::drill::run(&ctx, args),
         Command::Plan(args) => commands::plan::run(&ctx, args),
         Command::Apply(args) => commands::apply::run(&ctx, args),
         Command::Destroy(args) => commands::destroy::run(&ctx, args),
         Command::IamPolicy => commands::iam_policy::run(),
+        Command::Drill(args) => commands::drill::run(&ctx, args),
         Command::Completions(args) => Ok(commands::completions::run(args)),
     };
     match result {

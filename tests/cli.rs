@@ -169,6 +169,7 @@ fn help_lists_only_implemented_commands_and_exit_codes() {
             "cfn",
             "status",
             "monitor",
+            "sync",
             "failover",
             "failback",
             "plan",

@@ -3,60 +3,17 @@
 //! impossible threshold that fails with a clear message and still fails back.
 //! One test function: the environment uses fixed loopback addresses.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
 use serde_json::Value;
 
+#[path = "common/local.rs"]
+mod local;
+
+use local::LocalEnv;
+
 const RUN_DIR: &str = "/tmp/tyk-dr-local-drill";
-
-fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
-}
-
-fn env(args: &[&str]) -> Output {
-    let out = Command::new("bash")
-        .arg("localstack/env")
-        .args(args)
-        .env("TYK_DR_LOCAL_DIR", RUN_DIR)
-        .env("TYK_DR_BIN_DIR", bin_dir())
-        .output()
-        .expect("run localstack/env");
-    eprintln!(
-        "localstack/env {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-    out
-}
-
-struct Down;
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        env(&["down"]);
-    }
-}
-
-fn tyk_dr(config: &Path, args: &[&str]) -> Output {
-    let secret = std::fs::read_to_string(format!("{RUN_DIR}/gateway-secret")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tyk-dr"))
-        .args(["-c", config.to_str().unwrap()])
-        .args(args)
-        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("TYK_DR_GATEWAY_SECRET", secret.trim())
-        .output()
-        .expect("run tyk-dr");
-    eprintln!(
-        "tyk-dr {args:?} → {:?}\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 fn chromium() -> String {
     let found = ["chromium", "chromium-browser", "google-chrome"]
@@ -116,9 +73,8 @@ fn render(html: &Path, screenshot: &Path) -> String {
 
 #[test]
 fn drills_pass_with_reports_and_fail_back_when_a_threshold_is_impossible() {
-    let _ = std::fs::remove_dir_all(RUN_DIR);
-    assert!(env(&["up"]).status.success(), "localstack/env up");
-    let _down = Down;
+    let env = LocalEnv::up(RUN_DIR);
+    let tyk_dr = |config: &Path, args: &[&str]| env.tyk_dr(config, args, &[]);
     let work = tempfile::tempdir().unwrap();
     let config = work.path().join("tyk-dr.toml");
     let local = std::fs::read_to_string("examples/local.toml").unwrap();

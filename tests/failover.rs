@@ -5,7 +5,7 @@
 //! the epoch. One test function: the environment uses fixed loopback addresses.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,6 +15,11 @@ use hickory_resolver::config::{NameServerConfigGroup, ResolverConfig, ResolverOp
 use hickory_resolver::name_server::TokioConnectionProvider;
 use hickory_resolver::TokioResolver;
 use serde_json::Value;
+
+#[path = "common/local.rs"]
+mod local;
+
+use local::LocalEnv;
 
 const RUN_DIR: &str = "/tmp/tyk-dr-local-failover";
 const CONFIG: &str = "examples/local.toml";
@@ -28,54 +33,11 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
-}
-
-fn env(args: &[&str]) -> Output {
-    let out = Command::new("bash")
-        .arg("localstack/env")
-        .args(args)
-        .env("TYK_DR_LOCAL_DIR", RUN_DIR)
-        .env("TYK_DR_BIN_DIR", bin_dir())
-        .output()
-        .expect("run localstack/env");
-    eprintln!(
-        "localstack/env {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-    out
-}
-
-fn secret() -> String {
-    std::fs::read_to_string(format!("{RUN_DIR}/gateway-secret"))
-        .unwrap()
-        .trim()
-        .to_owned()
-}
-
-/// `tyk-dr` with the local AWS emulator and the gateways' secret, as an operator would run it.
-fn tyk_dr(args: &[&str], state: &Path, extra_env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tyk-dr"));
-    cmd.args(["-c", CONFIG])
-        .args(args)
-        .args(["--state-dir", state.to_str().unwrap()])
-        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("TYK_DR_GATEWAY_SECRET", secret());
-    for (k, v) in extra_env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("run tyk-dr");
-    eprintln!(
-        "tyk-dr {args:?} → {:?}\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+/// `tyk-dr` against the environment, journaling into `state`.
+fn tyk_dr(env: &LocalEnv, args: &[&str], state: &Path, extra_env: &[(&str, &str)]) -> Output {
+    let mut all = args.to_vec();
+    all.extend(["--state-dir", state.to_str().unwrap()]);
+    env.tyk_dr(Path::new(CONFIG), &all, extra_env)
 }
 
 fn report(out: &Output) -> Value {
@@ -96,16 +58,13 @@ fn redis_role(host: &str) -> String {
         .to_owned()
 }
 
-/// Stops the environment and the monitor even when an assertion fails half-way.
-struct Cleanup(Option<Child>);
+/// Stops the monitor even when an assertion fails half-way (the environment stops itself).
+struct StopMonitor(Child);
 
-impl Drop for Cleanup {
+impl Drop for StopMonitor {
     fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        env(&["down"]);
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -127,7 +86,7 @@ struct Load {
 }
 
 impl Load {
-    fn start(seeded: Vec<String>) -> Self {
+    fn start(seeded: Vec<String>, secret: String) -> Self {
         let load = Load {
             stop: Arc::default(),
             samples: Arc::default(),
@@ -151,7 +110,7 @@ impl Load {
                 .timeout(Duration::from_millis(800))
                 .build()
                 .unwrap();
-            let secret = secret();
+            let secret = secret.clone();
             let deadline = Instant::now() + Duration::from_secs(600);
             let (mut ip, mut resolved_at) = (None, Instant::now() - Duration::from_secs(10));
             let mut i = 0usize;
@@ -269,7 +228,12 @@ impl Load {
 }
 
 /// Every key the load created more than 1 s before `cutoff_ms` must exist behind `gateway`.
-async fn keys_survived(load: &Load, cutoff_ms: i64, gateway: &str) -> (usize, Vec<String>) {
+async fn keys_survived(
+    load: &Load,
+    cutoff_ms: i64,
+    gateway: &str,
+    secret: &str,
+) -> (usize, Vec<String>) {
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let keys: Vec<(i64, String)> = load
         .keys
@@ -283,7 +247,7 @@ async fn keys_survived(load: &Load, cutoff_ms: i64, gateway: &str) -> (usize, Ve
     for (_, k) in &keys {
         let r = client
             .get(format!("{gateway}/tyk/keys/{k}"))
-            .header("X-Tyk-Authorization", secret())
+            .header("X-Tyk-Authorization", secret)
             .send()
             .await
             .unwrap();
@@ -309,8 +273,8 @@ fn failed_during(load: &Load, from_ms: i64) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_and_failback_under_load() {
-    let _ = std::fs::remove_dir_all(RUN_DIR);
-    assert!(env(&["up"]).status.success(), "localstack/env up");
+    let env = LocalEnv::up(RUN_DIR);
+    let secret = env.secret();
     let state = tempfile::tempdir().unwrap();
     let monitor = Command::new(env!("CARGO_BIN_EXE_tyk-dr"))
         .args(["-c", CONFIG, "monitor", "--interval", "200ms"])
@@ -318,20 +282,20 @@ async fn failover_and_failback_under_load() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let _cleanup = Cleanup(Some(monitor));
-    let seeded: Vec<String> = std::fs::read_to_string(format!("{RUN_DIR}/keys.txt"))
+    let _monitor = StopMonitor(monitor);
+    let seeded: Vec<String> = std::fs::read_to_string(env.file("keys.txt"))
         .unwrap()
         .lines()
         .map(str::to_owned)
         .collect();
-    let load = Load::start(seeded);
+    let load = Load::start(seeded, secret.clone());
     assert!(
         load.settles_on(A, 20).await,
         "load reaches region A before anything happens"
     );
 
     // Dry run: prints every step, changes nothing.
-    let dry = tyk_dr(&["failover", "--dry-run"], state.path(), &[]);
+    let dry = tyk_dr(&env, &["failover", "--dry-run"], state.path(), &[]);
     assert_eq!(dry.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&dry.stdout)
         .contains("would promote 127.0.2.10:6379 (REPLICAOF NO ONE)"));
@@ -340,7 +304,12 @@ async fn failover_and_failback_under_load() {
     // (1) Planned failover with the active region healthy.
     load.has_old_keys(5).await;
     let t0 = now_ms();
-    let out = tyk_dr(&["-o", "json", "failover", "--yes"], state.path(), &[]);
+    let out = tyk_dr(
+        &env,
+        &["-o", "json", "failover", "--yes"],
+        state.path(),
+        &[],
+    );
     assert_eq!(out.status.code(), Some(0));
     let r = report(&out);
     assert_within_targets(&r, "planned failover");
@@ -349,7 +318,7 @@ async fn failover_and_failback_under_load() {
         "planned: the target caught up before promotion"
     );
     assert!(load.settles_on(B, 20).await, "traffic ends up in region B");
-    let (n, missing) = keys_survived(&load, t0, "http://127.0.2.21:8080").await;
+    let (n, missing) = keys_survived(&load, t0, "http://127.0.2.21:8080", &secret).await;
     assert!(
         n > 0 && missing.is_empty(),
         "{} of {n} keys missing: {missing:?}",
@@ -376,7 +345,7 @@ async fn failover_and_failback_under_load() {
     );
 
     // A second failover finds nothing to take: the epoch already names B.
-    let again = tyk_dr(&["failover", "--yes"], state.path(), &[]);
+    let again = tyk_dr(&env, &["failover", "--yes"], state.path(), &[]);
     assert_eq!(
         again.status.code(),
         Some(4),
@@ -384,7 +353,12 @@ async fn failover_and_failback_under_load() {
     );
 
     // Failback (planned).
-    let out = tyk_dr(&["-o", "json", "failback", "--yes"], state.path(), &[]);
+    let out = tyk_dr(
+        &env,
+        &["-o", "json", "failback", "--yes"],
+        state.path(),
+        &[],
+    );
     assert_eq!(out.status.code(), Some(0));
     assert_within_targets(&report(&out), "planned failback");
     assert!(load.settles_on(A, 20).await, "traffic back in region A");
@@ -392,8 +366,9 @@ async fn failover_and_failback_under_load() {
     // (2) The active region killed (SIGKILL every process), then failover from the failure time.
     load.has_old_keys(10).await;
     let killed_at = now_ms();
-    assert!(env(&["kill", "a", "KILL"]).status.success());
+    assert!(env.run(&["kill", "a", "KILL"]).status.success());
     let out = tyk_dr(
+        &env,
         &[
             "-o",
             "json",
@@ -412,7 +387,7 @@ async fn failover_and_failback_under_load() {
         load.settles_on(B, 20).await,
         "traffic ends up in region B after the loss of A"
     );
-    let (n, missing) = keys_survived(&load, killed_at, "http://127.0.2.21:8080").await;
+    let (n, missing) = keys_survived(&load, killed_at, "http://127.0.2.21:8080", &secret).await;
     assert!(
         n > 0 && missing.is_empty(),
         "{} of {n} keys written >1 s before the kill are missing",
@@ -425,14 +400,20 @@ async fn failover_and_failback_under_load() {
     );
 
     // (4) Failback after the loss: region A comes back fenced, resyncs from B, takes over again.
-    assert!(env(&["restart", "a"]).status.success());
+    assert!(env.run(&["restart", "a"]).status.success());
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before_failback = now_ms();
-    let out = tyk_dr(&["-o", "json", "failback", "--yes"], state.path(), &[]);
+    let out = tyk_dr(
+        &env,
+        &["-o", "json", "failback", "--yes"],
+        state.path(),
+        &[],
+    );
     assert_eq!(out.status.code(), Some(0));
     assert_within_targets(&report(&out), "failback after loss");
     assert!(load.settles_on(A, 20).await, "traffic back in region A");
-    let (n, missing) = keys_survived(&load, before_failback, "http://127.0.1.21:8080").await;
+    let (n, missing) =
+        keys_survived(&load, before_failback, "http://127.0.1.21:8080", &secret).await;
     assert!(
         n > 0 && missing.is_empty(),
         "{} of {n} keys missing after failback",
@@ -449,8 +430,9 @@ async fn failover_and_failback_under_load() {
     // (3) The active region hung (SIGSTOP), then failover: unreachable components cost one timeout.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let hung_at = now_ms();
-    assert!(env(&["kill", "a", "STOP"]).status.success());
+    assert!(env.run(&["kill", "a", "STOP"]).status.success());
     let out = tyk_dr(
+        &env,
         &[
             "-o",
             "json",
@@ -468,14 +450,19 @@ async fn failover_and_failback_under_load() {
         load.settles_on(B, 20).await,
         "traffic ends up in region B while A hangs"
     );
-    let (n, missing) = keys_survived(&load, hung_at, "http://127.0.2.21:8080").await;
+    let (n, missing) = keys_survived(&load, hung_at, "http://127.0.2.21:8080", &secret).await;
     assert!(
         n > 0 && missing.is_empty(),
         "{} of {n} keys missing after the hang",
         missing.len()
     );
-    assert!(env(&["restart", "a"]).status.success());
-    let out = tyk_dr(&["-o", "json", "failback", "--yes"], state.path(), &[]);
+    assert!(env.run(&["restart", "a"]).status.success());
+    let out = tyk_dr(
+        &env,
+        &["-o", "json", "failback", "--yes"],
+        state.path(),
+        &[],
+    );
     assert_eq!(out.status.code(), Some(0), "failback after the hang");
     assert!(load.settles_on(A, 20).await);
 
@@ -483,6 +470,7 @@ async fn failover_and_failback_under_load() {
     // ends as after an uninterrupted run.
     for step in 1..=8 {
         let crashed = tyk_dr(
+            &env,
             &["failover", "--yes"],
             state.path(),
             &[("TYK_DR_TEST_CRASH_AFTER_STEP", &step.to_string())],
@@ -494,6 +482,7 @@ async fn failover_and_failback_under_load() {
         );
         let run_id = newest_run(state.path(), "failover");
         let resumed = tyk_dr(
+            &env,
             &["-o", "json", "failover", "--yes", "--resume", &run_id],
             state.path(),
             &[],
@@ -512,16 +501,17 @@ async fn failover_and_failback_under_load() {
             load.settles_on(B, 10).await,
             "traffic in B after resuming from step {step}"
         );
-        let back = tyk_dr(&["failback", "--yes"], state.path(), &[]);
+        let back = tyk_dr(&env, &["failback", "--yes"], state.path(), &[]);
         assert_eq!(back.status.code(), Some(0), "failback after step {step}");
         assert!(load.settles_on(A, 10).await);
     }
 
     // Two failovers at once: exactly one wins the epoch, the other stops and says why.
-    let (s1, s2) = (state.path().to_owned(), state.path().to_owned());
-    let h1 = std::thread::spawn(move || tyk_dr(&["failover", "--yes"], &s1, &[]));
-    let h2 = std::thread::spawn(move || tyk_dr(&["failover", "--yes"], &s2, &[]));
-    let (o1, o2) = (h1.join().unwrap(), h2.join().unwrap());
+    let (o1, o2) = std::thread::scope(|scope| {
+        let h1 = scope.spawn(|| tyk_dr(&env, &["failover", "--yes"], state.path(), &[]));
+        let h2 = scope.spawn(|| tyk_dr(&env, &["failover", "--yes"], state.path(), &[]));
+        (h1.join().unwrap(), h2.join().unwrap())
+    });
     let mut codes = [o1.status.code(), o2.status.code()];
     codes.sort();
     assert_eq!(codes, [Some(0), Some(4)], "exactly one failover wins");
