@@ -141,15 +141,23 @@ fn reload_a() {
 
 /// Every passive gateway serves (or does not serve) `id`, with this target URL.
 fn on_b(id: &str, target: Option<&str>) {
-    eventually(&format!("{id} on every region-B gateway"), || {
+    let mut last = String::new();
+    let what = format!("{id} on every region-B gateway ({target:?})");
+    eventually(&what, || {
         B.iter().all(|b| {
             let (code, body) = api("GET", &format!("{b}/tyk/apis/{id}"), None);
-            match target {
+            last = format!("{b}: HTTP {code}, target {}", body["proxy"]["target_url"]);
+            let ok = match target {
                 Some(t) => code == 200 && body["proxy"]["target_url"] == t,
                 None => code == 404,
+            };
+            if !ok {
+                eprintln!("not yet: {last} body {body}");
             }
+            ok
         })
     });
+    eprintln!("on_b {what}: ok (last: {last})");
 }
 
 fn config(dir: &Path) -> PathBuf {
@@ -299,6 +307,29 @@ fn sync_keeps_the_passive_region_ready() {
         serde_json::from_slice(&std::fs::read(format!("{RUN_DIR}/policies-b.json")).unwrap())
             .unwrap();
     assert_eq!(policies_b, json!({"gold": {"rate": 200, "per": 1}}));
+
+    // 2b. A definition broken on the active side is not a deletion: the gateway lists it as
+    // rejected (GET /tyk/dr/apis/rejected), so its passive copy stays and the break is reported.
+    std::fs::write(
+        format!("{RUN_DIR}/apps/a/orders.json"),
+        r#"{"api_id": "orders", "proxy": {"listen_path": "/orders/", "target_url": "not a url"}}"#,
+    )
+    .unwrap();
+    reload_a();
+    eventually("orders rejected by region A", || {
+        api("GET", &format!("{A}/tyk/apis/orders"), None).0 == 404
+    });
+    let (_, doc) = sync(&cfg, &[]);
+    assert!(
+        doc.to_string().contains("orders.json"),
+        "the broken source file is reported: {doc:#}"
+    );
+    on_b("orders", Some("http://127.0.2.100:9000/orders/v2"));
+    put_a(&def(
+        "orders",
+        "http://127.0.1.100:9000/orders/v2",
+        &["public"],
+    ));
 
     // 3. Hand-made drift in B is found by --check and repaired by sync.
     let mut tampered = def("echo", "http://127.0.2.100:9000/", &[]);

@@ -38,6 +38,20 @@ pub struct RouteTable {
     pub routes: Vec<Arc<ApiRoute>>,
     /// Routes by API id.
     pub by_id: HashMap<String, Arc<ApiRoute>>,
+    /// Definition files that failed to load, so tools (`tyk-dr sync`) can tell "deleted" from
+    /// "broken" and never propagate a broken file as a deletion.
+    pub rejected: Vec<Rejected>,
+}
+
+/// A definition file the gateway could not load.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Rejected {
+    /// The file.
+    pub file: String,
+    /// Its `api_id`, when the file is JSON with one.
+    pub api_id: Option<String>,
+    /// What is wrong, naming the field.
+    pub reason: String,
 }
 
 fn build(def: ApiDefinition, source: PathBuf) -> Result<ApiRoute, DefinitionError> {
@@ -98,13 +112,21 @@ impl RouteTable {
                 ));
                 continue;
             }
+            let api_id = def.api_id.clone();
             match build(def, path.clone()) {
                 Ok(r) => {
                     let r = Arc::new(r);
                     t.by_id.insert(r.def.api_id.clone(), r.clone());
                     t.routes.push(r);
                 }
-                Err(e) => skipped.push(format!("{}: {e}; skipped", path.display())),
+                Err(e) => {
+                    skipped.push(format!("{}: {e}; skipped", path.display()));
+                    t.rejected.push(Rejected {
+                        file: path.display().to_string(),
+                        api_id: Some(api_id),
+                        reason: e.to_string(),
+                    });
+                }
             }
         }
         t.routes.sort_by(|a, b| {
@@ -132,16 +154,33 @@ impl RouteTable {
         };
         files.sort();
         let mut defs = Vec::new();
+        let mut rejected = Vec::new();
         for f in files {
-            match std::fs::read(&f) {
+            let reason = match std::fs::read(&f) {
                 Ok(raw) => match ApiDefinition::from_json(&raw) {
-                    Ok(d) => defs.push((f, d)),
-                    Err(e) => skipped.push(format!("{}: {e}; skipped", f.display())),
+                    Ok(d) => {
+                        defs.push((f, d));
+                        continue;
+                    }
+                    Err(e) => {
+                        // The id of a broken definition, if the file is JSON enough to have one.
+                        let api_id = serde_json::from_slice::<serde_json::Value>(&raw)
+                            .ok()
+                            .and_then(|v| v.get("api_id")?.as_str().map(str::to_owned));
+                        (api_id, e.to_string())
+                    }
                 },
-                Err(e) => skipped.push(format!("{}: cannot read: {e}; skipped", f.display())),
-            }
+                Err(e) => (None, format!("cannot read: {e}")),
+            };
+            skipped.push(format!("{}: {}; skipped", f.display(), reason.1));
+            rejected.push(Rejected {
+                file: f.display().to_string(),
+                api_id: reason.0,
+                reason: reason.1,
+            });
         }
-        let (t, more) = Self::from_defs(defs);
+        let (mut t, more) = Self::from_defs(defs);
+        t.rejected.splice(0..0, rejected);
         skipped.extend(more);
         (t, skipped)
     }
@@ -199,6 +238,32 @@ pub fn upstream_path(route: &ApiRoute, path: &str, query: Option<&str>) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn broken_files_are_listed_as_rejected_with_their_id_when_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+        write(
+            "good.json",
+            r#"{"api_id":"good","proxy":{"listen_path":"/good/","target_url":"http://127.0.0.1:1/"}}"#,
+        );
+        write(
+            "bad-url.json",
+            r#"{"api_id":"bad-url","proxy":{"listen_path":"/b/","target_url":"not a url"}}"#,
+        );
+        write("bad-type.json", r#"{"api_id":"bad-type","proxy":"oops"}"#);
+        write("torn.json", r#"{"api_id":"to"#);
+        let (t, skipped) = RouteTable::load_dir(dir.path());
+        assert_eq!(t.by_id.keys().collect::<Vec<_>>(), ["good"]);
+        assert_eq!(skipped.len(), 3);
+        let mut ids: Vec<Option<&str>> = t.rejected.iter().map(|r| r.api_id.as_deref()).collect();
+        ids.sort();
+        assert_eq!(ids, [None, Some("bad-type"), Some("bad-url")]);
+        assert!(t
+            .rejected
+            .iter()
+            .all(|r| r.file.ends_with(".json") && !r.reason.is_empty()));
+    }
 
     fn def(id: &str, lp: &str, target: &str, strip: bool) -> (PathBuf, ApiDefinition) {
         let mut d = ApiDefinition {

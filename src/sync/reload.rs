@@ -38,6 +38,38 @@ impl Reloader {
         !self.bases.is_empty()
     }
 
+    /// Also reloads every other known passive gateway directly: a gateway whose pub/sub
+    /// subscription was being re-established would miss the group message and keep serving the
+    /// old definitions. Returns a note for the report (failures included, never fatal: the group
+    /// message went out).
+    async fn direct_reloads(&self, publisher: &str) -> String {
+        let mut missed = Vec::new();
+        let others: Vec<&String> = self
+            .bases
+            .iter()
+            .filter(|b| b.as_str() != publisher)
+            .collect();
+        for base in &others {
+            let url = format!("{base}/tyk/reload");
+            match self
+                .client
+                .post(&url)
+                .header("X-Tyk-Authorization", &self.secret)
+                .send()
+                .await
+            {
+                Ok(r) if r.status().is_success() => {}
+                Ok(r) => missed.push(format!("{url}: HTTP {}", r.status())),
+                Err(e) => missed.push(format!("{url}: {e}")),
+            }
+        }
+        match (others.len(), missed.is_empty()) {
+            (0, _) => String::new(),
+            (n, true) => format!("; {n} other gateway(s) reloaded directly"),
+            (_, false) => format!("; direct reload failed: {}", missed.join("; ")),
+        }
+    }
+
     /// Publishes the reload through the first gateway that accepts it; `Err` names every failure.
     pub async fn group_reload(&self) -> Result<String, String> {
         let mut failures = Vec::new();
@@ -51,7 +83,8 @@ impl Reloader {
                 .await
             {
                 Ok(r) if r.status().is_success() => {
-                    return Ok(format!("signed group reload published by {base}"))
+                    let direct = self.direct_reloads(base).await;
+                    return Ok(format!("signed group reload published by {base}{direct}"));
                 }
                 Ok(r) => failures.push(format!("{url}: HTTP {}", r.status())),
                 Err(e) => failures.push(format!("{url}: {e}")),

@@ -88,6 +88,20 @@ impl Store {
                         out.defs.insert(id.to_owned(), d);
                     }
                 }
+                // A definition the gateway rejected is missing from /tyk/apis: without the list of
+                // rejections a broken file would look deleted. Unknown → every deletion held back.
+                match rejected(client, base, secret).await {
+                    Ok(list) => {
+                        for (file, id, reason) in list {
+                            out.invalid_ids.extend(id);
+                            out.invalid.push((file, reason));
+                        }
+                    }
+                    Err(e) => out.invalid.push((
+                        format!("{base}/tyk/dr/apis/rejected"),
+                        format!("{e}: cannot tell broken definitions from deleted ones; deletions held back"),
+                    )),
+                }
                 Ok(out)
             }
         }
@@ -247,6 +261,37 @@ pub fn write_atomic(path: &Path, body: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("json.tyk-dr-tmp");
     std::fs::write(&tmp, body)?;
     std::fs::rename(&tmp, path)
+}
+
+/// The definition files a gateway failed to load: `(file, api_id, reason)`.
+async fn rejected(
+    client: &reqwest::Client,
+    base: &str,
+    secret: &str,
+) -> Result<Vec<(String, Option<String>, String)>, String> {
+    let url = format!("{base}/tyk/dr/apis/rejected");
+    let resp = client
+        .get(&url)
+        .header("X-Tyk-Authorization", secret)
+        .send()
+        .await
+        .map_err(|e| format!("GET {url}: {e}"))?;
+    if !resp.status().is_success() {
+        return Err(format!("GET {url}: HTTP {}", resp.status()));
+    }
+    let body: serde_json::Value = resp.json().await.map_err(|e| format!("GET {url}: {e}"))?;
+    Ok(body["rejected"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            (
+                r["file"].as_str().unwrap_or("?").to_owned(),
+                r["api_id"].as_str().map(str::to_owned),
+                r["reason"].as_str().unwrap_or("rejected").to_owned(),
+            )
+        })
+        .collect())
 }
 
 fn list_dir(dir: &Path) -> Result<Listing, String> {

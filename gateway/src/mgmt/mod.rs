@@ -11,6 +11,7 @@
 //! | GET/PUT/DELETE | `/tyk/apis/{id}` | read/replace/delete a definition file |
 //! | GET/POST | `/tyk/reload` | reload this gateway |
 //! | GET/POST | `/tyk/reload/group` | publish a signed `GroupReload` (and reload) |
+//! | GET | `/tyk/dr/apis/rejected` | definition files that failed to load (`tyk-dr sync` protects them) |
 //! | GET/POST/DELETE | `/tyk/dr/fence` | fence state (DR tool) |
 //! | POST | `/tyk/dr/redis/reconnect` | drop all Redis connections now |
 
@@ -127,6 +128,10 @@ pub async fn handle(state: &AppState, req: Request<Incoming>) -> Response<Body> 
                 ),
             }
         }
+        (Method::GET, ["dr", "apis", "rejected"]) => json(
+            StatusCode::OK,
+            &json!({ "rejected": state.routes.load().rejected }),
+        ),
         (m, ["dr", "fence"]) => {
             match m {
                 Method::POST => state.set_fenced(true),
