@@ -62,11 +62,9 @@ impl std::fmt::Debug for RedisAccess {
     }
 }
 
-/// Opens a connection with the probe timeouts (also used by the playbook's Redis steps).
-pub async fn connect(
-    addr: &str,
-    access: &RedisAccess,
-) -> Result<redis::aio::MultiplexedConnection, String> {
+/// A client for `host:port` (AUTH with `password` when given): the one place tyk-dr turns a
+/// configured address into a Redis client.
+pub fn client(addr: &str, password: Option<&str>) -> Result<redis::Client, String> {
     let (host, port) = addr
         .rsplit_once(':')
         .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
@@ -74,18 +72,41 @@ pub async fn connect(
     let info = redis::ConnectionInfo {
         addr: redis::ConnectionAddr::Tcp(host, port),
         redis: redis::RedisConnectionInfo {
-            password: access.password.clone(),
+            password: password.map(str::to_owned),
             ..Default::default()
         },
     };
-    let client = redis::Client::open(info).map_err(|e| e.to_string())?;
+    redis::Client::open(info).map_err(|e| e.to_string())
+}
+
+/// Opens a connection with the given timeouts (long responses for `sync`'s big pipelines).
+pub async fn connect_with(
+    addr: &str,
+    password: Option<&str>,
+    connect_timeout: Duration,
+    response_timeout: Duration,
+) -> Result<redis::aio::MultiplexedConnection, String> {
     let config = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(PROBE_TIMEOUT)
-        .set_response_timeout(PROBE_TIMEOUT);
-    client
+        .set_connection_timeout(connect_timeout)
+        .set_response_timeout(response_timeout);
+    client(addr, password)?
         .get_multiplexed_async_connection_with_config(&config)
         .await
         .map_err(|e| e.to_string())
+}
+
+/// Opens a connection with the probe timeouts (also used by the playbook's Redis steps).
+pub async fn connect(
+    addr: &str,
+    access: &RedisAccess,
+) -> Result<redis::aio::MultiplexedConnection, String> {
+    connect_with(
+        addr,
+        access.password.as_deref(),
+        PROBE_TIMEOUT,
+        PROBE_TIMEOUT,
+    )
+    .await
 }
 
 /// Reads `INFO replication` from one server.

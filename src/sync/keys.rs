@@ -70,25 +70,13 @@ pub struct KeysReport {
 
 /// Opens a connection to `host:port` with timeouts sized for large pipelines.
 pub async fn connect(addr: &str, password: Option<&str>) -> Result<MultiplexedConnection, String> {
-    let (host, port) = addr
-        .rsplit_once(':')
-        .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
-        .ok_or_else(|| format!("`{addr}` is not host:port"))?;
-    let info = redis::ConnectionInfo {
-        addr: redis::ConnectionAddr::Tcp(host, port),
-        redis: redis::RedisConnectionInfo {
-            password: password.map(str::to_owned),
-            ..Default::default()
-        },
-    };
-    let client = redis::Client::open(info).map_err(|e| e.to_string())?;
-    let config = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Duration::from_secs(2))
-        .set_response_timeout(Duration::from_secs(10));
-    client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await
-        .map_err(|e| format!("{addr}: {e}"))
+    crate::probes::redis::connect_with(
+        addr,
+        password,
+        Duration::from_secs(2),
+        Duration::from_secs(10),
+    )
+    .await
 }
 
 /// `Some(primary)` when this server is a replica (of `primary`).

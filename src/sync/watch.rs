@@ -151,18 +151,7 @@ async fn follow(
 }
 
 async fn subscribe(addr: &str, password: Option<&str>) -> Result<redis::aio::PubSub, String> {
-    let (host, port) = addr
-        .rsplit_once(':')
-        .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
-        .ok_or_else(|| format!("`{addr}` is not host:port"))?;
-    let info = redis::ConnectionInfo {
-        addr: redis::ConnectionAddr::Tcp(host, port),
-        redis: redis::RedisConnectionInfo {
-            password: password.map(str::to_owned),
-            ..Default::default()
-        },
-    };
-    let client = redis::Client::open(info).map_err(|e| e.to_string())?;
+    let client = crate::probes::redis::client(addr, password)?;
     let mut pubsub = tokio::time::timeout(Duration::from_secs(2), client.get_async_pubsub())
         .await
         .map_err(|_| format!("{addr}: connect timed out"))?
