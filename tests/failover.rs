@@ -352,6 +352,24 @@ async fn failover_and_failback_under_load() {
         "re-running a done failover changes nothing"
     );
 
+    // Status after the failover: B serves (from the epoch), and A is judged as the standby.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (code, doc) = loop {
+        let st = env.tyk_dr(Path::new(CONFIG), &["-o", "json", "status"], &[]);
+        let doc: Value = serde_json::from_slice(&st.stdout).unwrap();
+        if st.status.code() == Some(0) || Instant::now() > deadline {
+            break (st.status.code(), doc);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(doc["serving"], "passive", "{doc:#}");
+    assert_eq!(doc["epoch"]["active"], B, "{doc:#}");
+    assert_eq!(
+        code,
+        Some(0),
+        "the original active region is a ready standby: {doc:#}"
+    );
+
     // Failback (planned).
     let out = tyk_dr(
         &env,

@@ -72,6 +72,14 @@ impl Side {
     /// Both sides, active first: the order in which output lists them.
     pub const BOTH: [Side; 2] = [Side::Active, Side::Passive];
 
+    /// The other side.
+    pub fn other(self) -> Side {
+        match self {
+            Side::Active => Side::Passive,
+            Side::Passive => Side::Active,
+        }
+    }
+
     /// The config key of this side (`active` / `passive`).
     pub fn key(self) -> &'static str {
         match self {

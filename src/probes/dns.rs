@@ -80,3 +80,21 @@ pub async fn resolve(resolver: &TokioResolver, name: &str) -> Resolution {
     }
     out
 }
+
+/// The first TXT string of `name`, or `None` when it has none (or does not resolve).
+pub async fn txt(resolver: &TokioResolver, name: &str) -> Option<String> {
+    let fqdn = if name.ends_with('.') {
+        name.to_owned()
+    } else {
+        format!("{name}.")
+    };
+    let answer = resolver.txt_lookup(fqdn).await.ok()?;
+    let record = answer.iter().next()?;
+    Some(
+        record
+            .txt_data()
+            .iter()
+            .map(|part| String::from_utf8_lossy(part).into_owned())
+            .collect(),
+    )
+}

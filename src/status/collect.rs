@@ -74,8 +74,22 @@ pub async fn collect(config: &Config, probes: &Probes) -> Status {
             dns::resolve(&probes.resolver, &config.dns.global_name)
         )
     };
-    let (active, passive, (redis_name, global_name)) =
-        tokio::join!(region(Side::Active), region(Side::Passive), names);
+    let epoch_name = crate::playbook::epoch::record_name(&config.dns.global_name);
+    let epoch = async {
+        dns::txt(&probes.resolver, &epoch_name)
+            .await
+            .and_then(|v| crate::playbook::epoch::Epoch::parse(&v))
+    };
+    let (active, passive, (redis_name, global_name), epoch) =
+        tokio::join!(region(Side::Active), region(Side::Passive), names, epoch);
+    let serving = epoch
+        .as_ref()
+        .and_then(|e| {
+            Side::BOTH
+                .into_iter()
+                .find(|s| config.region(*s).name == e.active)
+        })
+        .unwrap_or(Side::Active);
     // The canary goes to whichever primary takes writes now (the passive one after a failover)
     // and is read back on the other side.
     let passive_is_primary = passive.redis.first().is_some_and(|r| r.is_primary())
@@ -114,6 +128,8 @@ pub async fn collect(config: &Config, probes: &Probes) -> Status {
         regions: vec![active, passive],
         canary,
         dns,
+        serving,
+        epoch,
         verdict: verdict::Verdict::default(),
     };
     status.verdict = verdict::judge(config, &status);

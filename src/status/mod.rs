@@ -31,6 +31,11 @@ pub struct Status {
     pub canary: CanaryProbe,
     /// Where the names point now.
     pub dns: DnsStatus,
+    /// The side serving traffic now, from the fencing epoch (the configured active one when there is
+    /// no epoch record): after a failover the verdict judges the other side as the standby.
+    pub serving: Side,
+    /// The fencing epoch as DNS answers it (`_tyk-dr-epoch.<global name>`).
+    pub epoch: Option<crate::playbook::epoch::Epoch>,
     /// Can the passive region take over right now, and if not, why.
     pub verdict: verdict::Verdict,
 }

@@ -108,11 +108,15 @@ pub fn table(s: &Status) -> String {
     let mut out = b.build().with(Style::sharp()).to_string();
     out.push('\n');
     let v = &s.verdict;
+    let standby = match s.serving {
+        Side::Active => "passive".to_owned(),
+        Side::Passive => format!("standby ({})", s.region(Side::Active).region),
+    };
     if v.ready {
-        out.push_str("passive ready to take over: yes\n");
+        out.push_str(&format!("{standby} ready to take over: yes\n"));
     } else {
         out.push_str(&format!(
-            "passive ready to take over: no, because {}\n",
+            "{standby} ready to take over: no, because {}\n",
             v.reasons[0]
         ));
         for r in &v.reasons[1..] {

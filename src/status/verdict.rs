@@ -17,18 +17,58 @@ pub struct Verdict {
     pub notes: Vec<String>,
 }
 
-/// Applies the readiness rules to one status pass.
+/// How the two sides are named in messages: `passive`/`active` while the configured active region
+/// serves, `standby (us-east-1)`/`serving (us-west-2)` after a failover.
+pub struct Roles {
+    /// The side that would take over.
+    pub standby: Side,
+    /// The side serving now.
+    pub serving: Side,
+    /// Word for the standby side.
+    pub sb: String,
+    /// Word for the serving side.
+    pub on: String,
+}
+
+impl Roles {
+    /// Roles for the side serving now.
+    pub fn new(config: &Config, serving: Side) -> Self {
+        let standby = serving.other();
+        let (sb, on) = match serving {
+            Side::Active => ("passive".to_owned(), "active".to_owned()),
+            Side::Passive => (
+                format!("standby ({})", config.region(standby).name),
+                format!("serving ({})", config.region(serving).name),
+            ),
+        };
+        Self {
+            standby,
+            serving,
+            sb,
+            on,
+        }
+    }
+}
+
+/// Applies the readiness rules to one status pass: could the standby side take over now?
 pub fn judge(config: &Config, s: &Status) -> Verdict {
     let mut reasons = Vec::new();
     let mut notes = Vec::new();
-    let passive = s.region(Side::Passive);
-    let active = s.region(Side::Active);
+    let Roles {
+        standby,
+        serving,
+        sb,
+        on,
+    } = Roles::new(config, s.serving);
+    let passive = s.region(standby);
+    let active = s.region(serving);
+    let back = serving == Side::Passive;
 
     if passive.gateways.is_empty() {
-        reasons.push(
-            "no passive gateways are configured: list them under [gateway.endpoints] passive"
-                .into(),
-        );
+        reasons.push(format!(
+            "no {sb} gateways are configured: list them under [gateway.endpoints] {}",
+            standby.key()
+        ));
     } else if !passive.gateways.iter().any(standby_ok) {
         let why: Vec<String> = passive
             .gateways
@@ -39,33 +79,49 @@ pub fn judge(config: &Config, s: &Status) -> Verdict {
                 (None, true) => format!("{}: not ready", g.url),
             })
             .collect();
-        reasons.push(format!("no passive gateway is ready ({})", why.join("; ")));
+        reasons.push(format!("no {sb} gateway is ready ({})", why.join("; ")));
     }
     if passive.gateways.iter().any(|g| g.fenced) {
-        notes.push("passive gateways are fenced, as a standby should be after a failback: failover unfences them".into());
+        notes.push(format!(
+            "{sb} gateways are fenced, as a standby should be after a failover or failback: the next one unfences them"
+        ));
     }
 
     match passive.redis.first() {
-        None => reasons.push("no passive Redis is configured: list it under [redis.self_managed] passive".into()),
+        None => reasons.push(format!(
+            "no {sb} Redis is configured: list it under [redis.self_managed] {}",
+            standby.key()
+        )),
         Some(p) if !p.reachable => reasons.push(format!(
-            "passive Redis primary {} is unreachable: {}",
+            "{sb} Redis primary {} is unreachable: {}",
             p.addr,
             p.error.as_deref().unwrap_or("no answer")
         )),
         Some(p) if p.is_primary() => reasons.push(format!(
-            "passive Redis {} is already a primary, not a replica of the active region: run failback or re-seed replication",
-            p.addr
+            "{sb} Redis {} is a primary, not a replica of the {on} region: {}",
+            p.addr,
+            if back {
+                "resync it (failback's first step does) or re-seed replication"
+            } else {
+                "run failback or re-seed replication"
+            }
         )),
         Some(p) if p.link_up != Some(true) => {
             let source = p.primary.as_deref().unwrap_or("its primary");
-            let since = p.last_io_secs.map(|s| format!(", last contact {s} s ago")).unwrap_or_default();
-            reasons.push(format!("passive Redis {} has lost its replication link from {source}{since}", p.addr));
+            let since = p
+                .last_io_secs
+                .map(|s| format!(", last contact {s} s ago"))
+                .unwrap_or_default();
+            reasons.push(format!(
+                "{sb} Redis {} has lost its replication link from {source}{since}",
+                p.addr
+            ));
         }
         Some(p) => {
             if let Some(active_primary) = active.redis.first() {
                 if p.primary.as_deref() != Some(active_primary.addr.as_str()) {
                     reasons.push(format!(
-                        "passive Redis {} replicates from {}, not from the active primary {}",
+                        "{sb} Redis {} replicates from {}, not from the {on} primary {}",
                         p.addr,
                         p.primary.as_deref().unwrap_or("?"),
                         active_primary.addr
@@ -78,10 +134,10 @@ pub fn judge(config: &Config, s: &Status) -> Verdict {
     let max_rpo = config.drills.max_rpo.as_millis() as i64;
     let passive_redis_down = passive.redis.first().is_some_and(|p| !p.reachable);
     match (s.canary.age_ms, &s.canary.error) {
-        // Already reported above: an unreachable passive Redis cannot hold a canary.
+        // Already reported above: an unreachable standby Redis cannot hold a canary.
         (None, _) if passive_redis_down => {}
         (Some(age), _) if age > max_rpo => reasons.push(format!(
-            "the passive side's canary is {} old, above max_rpo {}: a failover now would lose that much",
+            "the {sb} side's canary is {} old, above max_rpo {}: a failover now would lose that much",
             human_ms(age),
             human_ms(max_rpo)
         )),
@@ -104,16 +160,29 @@ pub fn judge(config: &Config, s: &Status) -> Verdict {
     }
 
     if !active.gateways.is_empty() && !active.gateways.iter().any(|g| g.ready) {
-        notes.push("no active gateway is ready: consider `tyk-dr failover`".into());
+        notes.push(format!(
+            "no {on} gateway is ready: consider `tyk-dr {}`",
+            if back { "failback" } else { "failover" }
+        ));
     }
     if active.redis.first().is_some_and(|r| !r.reachable) {
         notes.push(format!(
-            "active Redis primary {} is unreachable",
+            "{on} Redis primary {} is unreachable",
             active.redis[0].addr
         ));
     }
-    if s.dns.global_points_to == Some(Side::Passive) {
-        notes.push("the global name already points at the passive region".into());
+    if s.dns.global_points_to == Some(standby) {
+        notes.push(format!("the global name points at the {sb} region"));
+    }
+    if back {
+        notes.push(format!(
+            "{} serves since a failover (epoch {}); `tyk-dr failback` returns traffic to {}",
+            config.region(serving).name,
+            s.epoch
+                .as_ref()
+                .map_or("?".into(), |e| e.number.to_string()),
+            config.region(standby).name
+        ));
     }
     Verdict {
         ready: reasons.is_empty(),

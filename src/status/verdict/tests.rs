@@ -89,6 +89,8 @@ fn healthy() -> Status {
             global: resolved("api.tyk-dr.test"),
             global_points_to: Some(Side::Active),
         },
+        serving: Side::Active,
+        epoch: None,
         verdict: Verdict::default(),
     }
 }
@@ -161,7 +163,7 @@ fn one_ready_passive_gateway_is_enough() {
 fn already_promoted_passive_is_not_ready() {
     let mut s = healthy();
     s.regions[1].redis[0] = redis_primary("127.0.2.10:6379");
-    assert!(reasons(&s)[0].contains("is already a primary"));
+    assert!(reasons(&s)[0].contains("is a primary, not a replica of the active region"));
 }
 
 #[test]
@@ -212,5 +214,39 @@ fn fenced_standby_gateways_are_fine_but_fenced_with_redis_down_is_not() {
         reasons(&s)[0].contains("fenced, redis unreachable"),
         "{:?}",
         reasons(&s)
+    );
+}
+
+#[test]
+fn after_a_failover_the_original_active_region_is_the_standby() {
+    // us-west-2 serves (epoch 2); us-east-1's Redis replicates from it; its gateways are fenced.
+    let mut s = healthy();
+    s.serving = Side::Passive;
+    s.epoch = Some(crate::playbook::epoch::Epoch {
+        active: "us-west-2".into(),
+        number: 2,
+    });
+    s.regions[1].redis = vec![redis_primary("127.0.2.10:6379")];
+    s.regions[0].redis = vec![redis_replica("127.0.1.10:6379", "127.0.2.10:6379")];
+    for g in &mut s.regions[0].gateways {
+        g.ready = false;
+        g.fenced = true;
+        g.reasons = vec!["fenced".into()];
+    }
+    let v = judge(&config(), &s);
+    assert!(v.ready, "{v:?}");
+    assert!(
+        v.notes
+            .iter()
+            .any(|n| n.contains("us-west-2 serves since a failover (epoch 2)")),
+        "{v:?}"
+    );
+
+    // The standby's replication breaks: the reason names it as the standby, with its region.
+    s.regions[0].redis[0].link_up = Some(false);
+    s.regions[0].redis[0].last_io_secs = None;
+    assert_eq!(
+        reasons(&s),
+        ["standby (us-east-1) Redis 127.0.1.10:6379 has lost its replication link from 127.0.2.10:6379"]
     );
 }
