@@ -227,13 +227,15 @@ impl Load {
     }
 }
 
-/// Every key the load created more than 1 s before `cutoff_ms` must exist behind `gateway`.
-async fn keys_survived(
+/// Every key the load created more than 1 s before `cutoff_ms` must exist behind `gateway`
+/// (and there must be some: a check over no keys proves nothing).
+async fn assert_keys_survived(
     load: &Load,
     cutoff_ms: i64,
     gateway: &str,
     secret: &str,
-) -> (usize, Vec<String>) {
+    what: &str,
+) {
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let keys: Vec<(i64, String)> = load
         .keys
@@ -255,7 +257,23 @@ async fn keys_survived(
             missing.push(k.clone());
         }
     }
-    (keys.len(), missing)
+    assert!(
+        !keys.is_empty() && missing.is_empty(),
+        "{what}: {} of {} keys written >1 s before are missing: {missing:?}",
+        missing.len(),
+        keys.len()
+    );
+}
+
+/// Whether the gateway at `base` reports itself fenced.
+async fn is_fenced(base: &str) -> bool {
+    let ready: Value = reqwest::get(format!("{base}/ready"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    ready["fenced"] == true
 }
 
 fn assert_within_targets(r: &Value, what: &str) {
@@ -318,19 +336,18 @@ async fn failover_and_failback_under_load() {
         "planned: the target caught up before promotion"
     );
     assert!(load.settles_on(B, 20).await, "traffic ends up in region B");
-    let (n, missing) = keys_survived(&load, t0, "http://127.0.2.21:8080", &secret).await;
+    assert_keys_survived(
+        &load,
+        t0,
+        "http://127.0.2.21:8080",
+        &secret,
+        "planned failover",
+    )
+    .await;
     assert!(
-        n > 0 && missing.is_empty(),
-        "{} of {n} keys missing: {missing:?}",
-        missing.len()
+        is_fenced("http://127.0.1.21:8080").await,
+        "the old region is fenced"
     );
-    let fenced: Value = reqwest::get("http://127.0.1.21:8080/ready")
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(fenced["fenced"], true, "the old region is fenced");
     assert_eq!(
         (
             redis_role("127.0.2.10").as_str(),
@@ -405,12 +422,14 @@ async fn failover_and_failback_under_load() {
         load.settles_on(B, 20).await,
         "traffic ends up in region B after the loss of A"
     );
-    let (n, missing) = keys_survived(&load, killed_at, "http://127.0.2.21:8080", &secret).await;
-    assert!(
-        n > 0 && missing.is_empty(),
-        "{} of {n} keys written >1 s before the kill are missing",
-        missing.len()
-    );
+    assert_keys_survived(
+        &load,
+        killed_at,
+        "http://127.0.2.21:8080",
+        &secret,
+        "failover after SIGKILL",
+    )
+    .await;
     eprintln!(
         "FIGURES failover after SIGKILL: {} failed requests of {}",
         failed_during(&load, killed_at),
@@ -430,20 +449,18 @@ async fn failover_and_failback_under_load() {
     assert_eq!(out.status.code(), Some(0));
     assert_within_targets(&report(&out), "failback after loss");
     assert!(load.settles_on(A, 20).await, "traffic back in region A");
-    let (n, missing) =
-        keys_survived(&load, before_failback, "http://127.0.1.21:8080", &secret).await;
+    assert_keys_survived(
+        &load,
+        before_failback,
+        "http://127.0.1.21:8080",
+        &secret,
+        "failback after the loss",
+    )
+    .await;
     assert!(
-        n > 0 && missing.is_empty(),
-        "{} of {n} keys missing after failback",
-        missing.len()
+        is_fenced("http://127.0.2.21:8080").await,
+        "region B is fenced after failback"
     );
-    let fenced: Value = reqwest::get("http://127.0.2.21:8080/ready")
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(fenced["fenced"], true, "region B is fenced after failback");
 
     // (3) The active region hung (SIGSTOP), then failover: unreachable components cost one timeout.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -468,12 +485,14 @@ async fn failover_and_failback_under_load() {
         load.settles_on(B, 20).await,
         "traffic ends up in region B while A hangs"
     );
-    let (n, missing) = keys_survived(&load, hung_at, "http://127.0.2.21:8080", &secret).await;
-    assert!(
-        n > 0 && missing.is_empty(),
-        "{} of {n} keys missing after the hang",
-        missing.len()
-    );
+    assert_keys_survived(
+        &load,
+        hung_at,
+        "http://127.0.2.21:8080",
+        &secret,
+        "failover after SIGSTOP",
+    )
+    .await;
     assert!(env.run(&["restart", "a"]).status.success());
     let out = tyk_dr(
         &env,

@@ -71,21 +71,26 @@ fn day_of_week(value: &str, expr: &str) -> Result<String, Untranslatable> {
         .map(|v| v.join(","))
 }
 
-/// `30 3 * * 2` → `Tue *-*-* 03:30:00 UTC`.
-pub fn on_calendar(expr: &str) -> Result<String, Untranslatable> {
+/// The five fields, refusing what neither systemd nor EventBridge can express as cron means it:
+/// day of month and day of week both restricted ("either" in cron, "both" elsewhere).
+fn fields(expr: &str) -> Result<[&str; 5], Untranslatable> {
+    let bad = |why: &str| Untranslatable {
+        expr: expr.into(),
+        why: why.into(),
+    };
     let f: Vec<&str> = expr.split_whitespace().collect();
     let [minute, hour, dom, month, dow] = f[..] else {
-        return Err(Untranslatable {
-            expr: expr.into(),
-            why: "expected 5 fields".into(),
-        });
+        return Err(bad("expected 5 fields"));
     };
     if dom != "*" && dow != "*" {
-        return Err(Untranslatable {
-            expr: expr.into(),
-            why: "day of month and day of week are both set".into(),
-        });
+        return Err(bad("day of month and day of week are both set"));
     }
+    Ok([minute, hour, dom, month, dow])
+}
+
+/// `30 3 * * 2` → `Tue *-*-* 03:30:00 UTC`.
+pub fn on_calendar(expr: &str) -> Result<String, Untranslatable> {
+    let [minute, hour, dom, month, dow] = fields(expr)?;
     let date = format!("*-{}-{}", field(month, 2, expr)?, field(dom, 2, expr)?);
     let time = format!("{}:{}:00", field(hour, 2, expr)?, field(minute, 2, expr)?);
     Ok(match dow {
@@ -96,19 +101,7 @@ pub fn on_calendar(expr: &str) -> Result<String, Untranslatable> {
 
 /// `30 3 * * 2` → `cron(30 3 ? * TUE *)`, for EventBridge Scheduler (UTC).
 pub fn eventbridge(expr: &str) -> Result<String, Untranslatable> {
-    let f: Vec<&str> = expr.split_whitespace().collect();
-    let [minute, hour, dom, month, dow] = f[..] else {
-        return Err(Untranslatable {
-            expr: expr.into(),
-            why: "expected 5 fields".into(),
-        });
-    };
-    if dom != "*" && dow != "*" {
-        return Err(Untranslatable {
-            expr: expr.into(),
-            why: "day of month and day of week are both set".into(),
-        });
-    }
+    let [minute, hour, dom, month, dow] = fields(expr)?;
     let (dom, dow) = if dow == "*" {
         (dom.to_owned(), "?".to_owned())
     } else {

@@ -9,7 +9,7 @@ use tyk_dr_aws::route53::{Route53, Zone};
 use super::steps::StepError;
 use crate::config::{Config, Side};
 use crate::probes::dns;
-use crate::probes::redis::RedisAccess;
+use crate::probes::redis::{RedisAccess, RedisProbe};
 
 /// A failover (passive takes over) or a failback (the original active returns).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -169,9 +169,18 @@ impl Ctx {
             .map_err(|e| format!("{url}: {}", innermost(&e)))
     }
 
-    /// False when an earlier step found the source's Redis unreachable (skip it, do not wait again).
-    pub fn source_may_answer(&self) -> bool {
-        self.facts.get("source_reachable") != Some(&Value::Bool(false))
+    /// Probes the source's Redis primary, unless an earlier step found it unreachable: a dead or
+    /// hung source then costs nothing instead of another timeout.
+    pub async fn probe_source_redis(&self) -> Result<RedisProbe, StepError> {
+        let addr = self.redis_primary(self.transition.from)?;
+        if self.facts.get("source_reachable") == Some(&Value::Bool(false)) {
+            return Ok(RedisProbe {
+                addr: addr.to_owned(),
+                error: Some("unreachable at preflight".into()),
+                ..Default::default()
+            });
+        }
+        Ok(crate::probes::redis::probe(addr, &self.redis).await)
     }
 
     /// The hosted zones named `name` (one per region for private zones on AWS, one locally).

@@ -33,15 +33,7 @@ pub(super) async fn observe(ctx: &Ctx) -> Result<Observation, StepError> {
         actions.push(format!("fence gateway {url}"));
     }
     let source_primary = ctx.redis_primary(source)?;
-    let probe = if ctx.source_may_answer() {
-        redis_probe::probe(source_primary, &ctx.redis).await
-    } else {
-        redis_probe::RedisProbe {
-            addr: source_primary.to_owned(),
-            error: Some("unreachable at preflight".into()),
-            ..Default::default()
-        }
-    };
+    let probe = ctx.probe_source_redis().await?;
     if probe.reachable && probe.is_primary() {
         actions.push(format!("pause writes on {source_primary}"));
     }

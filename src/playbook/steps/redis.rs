@@ -99,18 +99,9 @@ pub(super) async fn observe_promote(ctx: &Ctx) -> Result<Observation, StepError>
         ctx.redis_primary(ctx.transition.from)?,
         ctx.redis_primary(ctx.transition.to)?,
     );
-    let source = async {
-        if ctx.source_may_answer() {
-            redis_probe::probe(s, &ctx.redis).await
-        } else {
-            RedisProbe {
-                addr: s.to_owned(),
-                error: Some("unreachable at preflight".into()),
-                ..Default::default()
-            }
-        }
-    };
+    let source = ctx.probe_source_redis();
     let (source, target) = tokio::join!(source, redis_probe::probe(t, &ctx.redis));
+    let source = source?;
     let mut actions = Vec::new();
     if !target.is_primary() {
         actions.push(format!("promote {t} (REPLICAOF NO ONE)"));
