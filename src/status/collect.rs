@@ -140,14 +140,7 @@ pub async fn collect(config: &Config, probes: &Probes) -> Status {
 /// IP addresses named in `host:port` or `scheme://host:port` strings.
 fn hosts(list: &[String]) -> Vec<IpAddr> {
     list.iter()
-        .filter_map(|s| {
-            let s = s.split("://").last()?;
-            let host = s
-                .trim_end_matches('/')
-                .rsplit_once(':')
-                .map_or(s, |(h, _)| h);
-            host.parse().ok()
-        })
+        .filter_map(|s| crate::probes::ip_of(s))
         .collect()
 }
 

@@ -121,14 +121,7 @@ fn gateway_ips(ctx: &Ctx, side: Side) -> BTreeSet<IpAddr> {
         .endpoints
         .of(side)
         .iter()
-        .filter_map(|u| {
-            u.split("://")
-                .last()?
-                .split([':', '/'])
-                .next()?
-                .parse()
-                .ok()
-        })
+        .filter_map(|u| crate::probes::ip_of(u))
         .collect()
 }
 
