@@ -4,6 +4,9 @@
 Private zone tyk-dr.internal: redis-a/redis-b A records and the `redis` CNAME the gateways use.
 Public zone tyk-dr.test: the global name as a PRIMARY/SECONDARY failover pair with health checks on
 each region's first gateway readiness path, and the fencing epoch TXT record.
+The shadow stack (non-disruptive drills) gets the same shape under its own names: redis-drill CNAME
+(to redis-a) and redis-drill-b (B's shadow copy, .12), and drill-api with health checks on the .24
+shadow gateways and its own epoch record.
 Idempotent: existing zones are reused and only missing records are created.
 """
 import os
@@ -13,7 +16,7 @@ import boto3
 
 ENDPOINT = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
 PUBLIC, PRIVATE = "tyk-dr.test", "tyk-dr.internal"
-GLOBAL = f"api.{PUBLIC}"
+GLOBAL, SHADOW = f"api.{PUBLIC}", f"drill-api.{PUBLIC}"
 REGIONS = {"a": ("us-east-1", "127.0.1"), "b": ("us-west-2", "127.0.2")}
 
 
@@ -33,8 +36,7 @@ def zone_id(r53, name, vpc=None):
     return r53.create_hosted_zone(**kwargs)["HostedZone"]["Id"]
 
 
-def health_check(r53, side, ip):
-    ref = f"tyk-dr-local-{side}"
+def health_check(r53, ref, ip):
     for hc in r53.list_health_checks()["HealthChecks"]:
         if hc["CallerReference"] == ref:
             return hc["Id"]
@@ -70,15 +72,20 @@ def main():
         {"Name": f"redis-{s}.{PRIVATE}", "Type": "A", "TTL": 1,
          "ResourceRecords": [{"Value": f"{net}.10"}]} for s, (_, net) in REGIONS.items()
     ] + [{"Name": f"redis.{PRIVATE}", "Type": "CNAME", "TTL": 1,
+          "ResourceRecords": [{"Value": f"redis-a.{PRIVATE}"}]},
+         {"Name": f"redis-drill-b.{PRIVATE}", "Type": "A", "TTL": 1,
+          "ResourceRecords": [{"Value": f"{REGIONS['b'][1]}.12"}]},
+         {"Name": f"redis-drill.{PRIVATE}", "Type": "CNAME", "TTL": 1,
           "ResourceRecords": [{"Value": f"redis-a.{PRIVATE}"}]}])
     records = []
-    for s, (region, net) in REGIONS.items():
-        hc = health_check(r53, s, f"{net}.21")
-        records.append({"Name": GLOBAL, "Type": "A", "TTL": 1, "SetIdentifier": region,
-                        "Failover": "PRIMARY" if s == "a" else "SECONDARY", "HealthCheckId": hc,
-                        "ResourceRecords": [{"Value": f"{net}.{n}"} for n in (21, 22, 23)]})
-    records.append({"Name": f"_tyk-dr-epoch.{GLOBAL}", "Type": "TXT", "TTL": 1,
-                    "ResourceRecords": [{"Value": '"active=us-east-1 epoch=1"'}]})
+    for name, ref, hosts in [(GLOBAL, "tyk-dr-local", (21, 22, 23)), (SHADOW, "tyk-dr-local-drill", (24,))]:
+        for s, (region, net) in REGIONS.items():
+            hc = health_check(r53, f"{ref}-{s}", f"{net}.{hosts[0]}")
+            records.append({"Name": name, "Type": "A", "TTL": 1, "SetIdentifier": region,
+                            "Failover": "PRIMARY" if s == "a" else "SECONDARY", "HealthCheckId": hc,
+                            "ResourceRecords": [{"Value": f"{net}.{n}"} for n in hosts]})
+        records.append({"Name": f"_tyk-dr-epoch.{name}", "Type": "TXT", "TTL": 1,
+                        "ResourceRecords": [{"Value": '"active=us-east-1 epoch=1"'}]})
     create_missing(r53, public, records)
     print(f"route53: {PRIVATE} ({private}), {PUBLIC} ({public})")
 

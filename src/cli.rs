@@ -235,6 +235,12 @@ pub struct DrillArgs {
     /// Drill even when `status` says the passive region is not ready.
     #[arg(long)]
     pub force: bool,
+    /// Fail over the shadow stack ([drills.shadow_stack]) instead of the customers' names.
+    #[arg(long, conflicts_with = "full")]
+    pub shadow: bool,
+    /// Fail over the customers' global name and Redis CNAME, even when drills.shadow is set.
+    #[arg(long)]
+    pub full: bool,
 }
 
 /// `tyk-dr drill` subcommands.

@@ -1,4 +1,5 @@
-//! Drills end to end on the local environment: one that passes and writes
+//! Drills end to end on the local environment: a shadow drill while customer
+//! traffic flows (which must never notice), a full drill that passes and writes
 //! every report (the HTML checked in headless Chromium), and one with an
 //! impossible threshold that fails with a clear message and still fails back.
 //! One test function: the environment uses fixed loopback addresses.
@@ -7,6 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
+use tyk_dr::drill::load::{Load, LoadSpec};
 
 #[path = "common/local.rs"]
 mod local;
@@ -80,6 +82,8 @@ fn drills_pass_with_reports_and_fail_back_when_a_threshold_is_impossible() {
     let local = std::fs::read_to_string("examples/local.toml").unwrap();
     std::fs::write(&config, &local).unwrap();
 
+    shadow_drill_leaves_customers_alone(&env, &config);
+
     // A drill that passes, with all three reports.
     let out = tyk_dr(&config, &["-o", "json", "drill", "--yes", "--hold", "1s"]);
     assert_eq!(out.status.code(), Some(0));
@@ -152,11 +156,103 @@ fn drills_pass_with_reports_and_fail_back_when_a_threshold_is_impossible() {
     // History keeps both, and the trend shows.
     let hist = tyk_dr(&config, &["drill", "history"]);
     let text = String::from_utf8_lossy(&hist.stdout);
-    assert_eq!(text.matches("drill-").count(), 2, "{text}");
+    assert_eq!(text.matches("drill-").count(), 3, "{text}");
     assert!(
-        text.contains("passed") && text.contains("FAILED") && text.contains("trend"),
+        text.contains("passed")
+            && text.contains("FAILED")
+            && text.contains("shadow")
+            && text.contains("trend"),
         "{text}"
     );
+}
+
+/// A shadow drill moves only the shadow stack: customer traffic through the real global name keeps
+/// being served by region A without a single failure, and the customers' epoch, names and Redis
+/// roles are exactly as before.
+fn shadow_drill_leaves_customers_alone(env: &LocalEnv, config: &Path) {
+    let keys: Vec<String> = std::fs::read_to_string(env.file("keys.txt"))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let customers = rt.block_on(async {
+        let resolver = tyk_dr::probes::dns::resolver(Some("127.0.0.1:5353".parse().unwrap()));
+        Load::start(
+            LoadSpec {
+                rps: 40,
+                keys,
+                global_name: "api.tyk-dr.test".into(),
+                port: 8080,
+                path: "/echo/customer".into(),
+                ttl: std::time::Duration::from_secs(1),
+                max_duration: std::time::Duration::from_secs(120),
+            },
+            resolver,
+        )
+    });
+    let out = env.tyk_dr(
+        config,
+        &["-o", "json", "drill", "--shadow", "--yes", "--hold", "1s"],
+        &[],
+    );
+    let served = rt.block_on(customers.stop());
+    assert_eq!(out.status.code(), Some(0));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["passed"], true, "{report:#}");
+    assert_eq!(report["kind"], "shadow");
+    assert_eq!(report["global_name"], "drill-api.tyk-dr.test");
+    assert_eq!(report["redis_cname"], "redis-drill.tyk-dr.internal");
+    assert!(
+        report["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["by_passive"].as_u64().unwrap() > 0),
+        "the drill's own load was served by the passive region: {report:#}"
+    );
+    let md = std::fs::read_to_string(
+        config
+            .parent()
+            .unwrap()
+            .join(".tyk-dr/drills")
+            .join(report["id"].as_str().unwrap())
+            .join("drill.md"),
+    )
+    .unwrap();
+    assert!(
+        md.contains("shadow drill: only the shadow stack moved"),
+        "{md}"
+    );
+
+    // Customers saw nothing: every request answered, all by region A.
+    assert!(served.len() > 100, "customer load ran: {}", served.len());
+    let failed: Vec<_> = served.iter().filter(|s| !s.ok()).collect();
+    assert!(failed.is_empty(), "customer requests failed: {failed:?}");
+    assert!(
+        served
+            .iter()
+            .all(|s| s.region.as_deref() == Some("us-east-1")),
+        "customer traffic stayed in us-east-1"
+    );
+    // And nothing of theirs moved: epoch, names, Redis roles.
+    let status = env.tyk_dr(config, &["-o", "json", "status"], &[]);
+    let s: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(s["epoch"]["number"], 1, "the customers' epoch: {s:#}");
+    assert_eq!(s["dns"]["global_points_to"], "active");
+    assert_eq!(s["dns"]["redis_points_to"], "active");
+    assert_eq!(s["verdict"]["ready"], true, "{s:#}");
+    for (replica, of) in [("127.0.2.10", "127.0.1.10"), ("127.0.2.12", "127.0.1.10")] {
+        let info = Command::new("redis-cli")
+            .args(["-h", replica, "info", "replication"])
+            .output()
+            .unwrap();
+        let info = String::from_utf8_lossy(&info.stdout);
+        assert!(
+            info.contains("role:slave") && info.contains(&format!("master_host:{of}")),
+            "{replica} replicates from {of} again: {info}"
+        );
+    }
 }
 
 #[test]

@@ -33,10 +33,26 @@ pub fn run(ctx: &Context, args: &DrillArgs) -> Result<u8, Error> {
 
 fn drill(ctx: &Context, args: &DrillArgs) -> Result<u8, Error> {
     let config = ctx.load_config()?.config;
-    let question = format!(
-        "this drill moves real traffic (the global name {} and the Redis CNAME) to {} and back; go ahead?",
-        config.dns.global_name, config.regions.passive.name
-    );
+    let shadow = args.shadow || (config.drills.shadow && !args.full);
+    if shadow && config.drills.shadow_stack.is_none() {
+        return Err(Error::Runtime {
+            what: "a shadow drill".into(),
+            reason: format!(
+                "{} has no [drills.shadow_stack]: add one (see examples/full.toml) or run a full drill without --shadow",
+                ctx.config_path.display()
+            ),
+        });
+    }
+    let question = match config.drills.shadow_stack.as_ref().filter(|_| shadow) {
+        Some(s) => format!(
+            "this shadow drill moves {} and {} (drill traffic only) to {} and back; go ahead?",
+            s.global_name, s.redis_cname, config.regions.passive.name
+        ),
+        None => format!(
+            "this drill moves real traffic (the global name {} and the Redis CNAME) to {} and back; go ahead?",
+            config.dns.global_name, config.regions.passive.name
+        ),
+    };
     match crate::playbook::steps::extras_confirm(&question, args.yes) {
         Ok(true) => {}
         Ok(false) => return Ok(exit::FAILURE),
@@ -52,6 +68,7 @@ fn drill(ctx: &Context, args: &DrillArgs) -> Result<u8, Error> {
         state_dir: args.state_dir.clone().unwrap_or_else(|| base.join("runs")),
         hold: args.hold,
         force: args.force,
+        shadow,
     };
     let report = match crate::runtime()?.block_on(crate::drill::run::run(&config, &opts)) {
         Ok(r) => r,

@@ -155,5 +155,19 @@ pub fn summary(c: &Config) -> Vec<(&'static str, String)> {
             dr.max_failed_requests
         ),
     ));
+    if let Some(s) = &dr.shadow_stack {
+        rows.push((
+            "shadow",
+            format!(
+                "{} and {} → {} / {} ({} + {} gateways)",
+                s.global_name,
+                s.redis_cname,
+                s.redis.active,
+                s.redis.passive,
+                s.gateways.active.len(),
+                s.gateways.passive.len()
+            ),
+        ));
+    }
     rows
 }

@@ -597,6 +597,40 @@ pub struct Drills {
     /// Most failed requests tolerated during the failover window.
     #[serde(default = "Drills::default_max_failed")]
     pub max_failed_requests: u64,
+    /// What a shadow drill fails over instead of the customers' names (needed when `shadow`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow_stack: Option<ShadowStack>,
+}
+
+/// A second, drill-only path through both regions: its own global name, Redis CNAME and
+/// gateways, and a Redis copy in the passive region that the drill may promote. A shadow drill
+/// fails this path over and back; the customers' names, gateways and Redis servers are only read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShadowStack {
+    /// The drill's global name, in `dns.public_zone`, e.g. `drill-api.example.com`.
+    pub global_name: String,
+    /// The Redis CNAME the shadow gateways use, in `dns.private_zone`.
+    pub redis_cname: String,
+    /// The shadow gateways of each region; they resolve `redis_cname`.
+    pub gateways: Endpoints,
+    /// The Redis servers behind `redis_cname`.
+    pub redis: ShadowRedis,
+}
+
+/// The shadow stack's Redis: where it writes in the active region, and the passive copy the
+/// drill promotes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShadowRedis {
+    /// `host:port` of the active side's primary. Usually the customers' own primary, which a
+    /// shadow drill never pauses or demotes: it only replicates from it (real lag, real RPO).
+    pub active: String,
+    /// `host:port` of the passive region's copy: a replica of `active` that is not the customers'
+    /// passive primary, so promoting it leaves customer replication alone.
+    pub passive: String,
+    /// DNS name of `active`: the shadow CNAME's target while the active side serves.
+    pub active_name: String,
+    /// DNS name of `passive`: the shadow CNAME's target during the drill.
+    pub passive_name: String,
 }
 
 impl Drills {
@@ -630,6 +664,7 @@ impl Default for Drills {
             max_rto: Self::default_max_rto(),
             max_rpo: Self::default_max_rpo(),
             max_failed_requests: Self::default_max_failed(),
+            shadow_stack: None,
         }
     }
 }
@@ -641,6 +676,37 @@ impl Config {
             Side::Active => &self.regions.active,
             Side::Passive => &self.regions.passive,
         }
+    }
+
+    /// The topology a shadow drill runs against: this config with the shadow stack's names,
+    /// gateways and Redis in place of the customers' ones, and MongoDB left out (the replica set
+    /// is shared with customers). `None` when no `[drills.shadow_stack]` is configured.
+    pub fn shadow_view(&self) -> Option<Config> {
+        let s = self.drills.shadow_stack.as_ref()?;
+        let mut view = self.clone();
+        view.dns.global_name = s.global_name.clone();
+        view.dns.redis_cname = s.redis_cname.clone();
+        view.gateway.endpoints = s.gateways.clone();
+        view.redis.backend = RedisBackend::SelfManaged;
+        view.redis.self_managed = Some(SelfManagedRedis {
+            active: vec![s.redis.active.clone()],
+            passive: vec![s.redis.passive.clone()],
+            sentinels: Vec::new(),
+            master_name: SelfManagedRedis::default_master_name(),
+            active_name: Some(s.redis.active_name.clone()),
+            passive_name: Some(s.redis.passive_name.clone()),
+        });
+        view.mongo.enabled = false;
+        Some(view)
+    }
+
+    /// Redis servers the customers' traffic depends on: a shadow drill may read them and
+    /// replicate from them, never pause, promote or demote them.
+    pub fn customer_redis(&self) -> Vec<String> {
+        Side::BOTH
+            .iter()
+            .flat_map(|s| self.redis.self_managed_addresses(*s).iter().cloned())
+            .collect()
     }
 }
 

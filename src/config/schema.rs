@@ -2,7 +2,9 @@
 //! (by serialising a fully populated config), so "did you mean" suggestions and
 //! the type-error examples can never drift from the structs.
 
-use super::model::{ApiSelection, Config, SelfManagedRedis, SidePaths, UrlRewrite};
+use super::model::{
+    ApiSelection, Config, SelfManagedRedis, ShadowRedis, ShadowStack, SidePaths, UrlRewrite,
+};
 use super::path::{FieldPath, Segment};
 
 /// A config with every optional section filled in, serialised to a TOML tree.
@@ -30,6 +32,17 @@ fn exemplar() -> toml::Value {
     config.gateway.endpoints.active = vec!["http://10.10.1.21:8080".into()];
     config.gateway.endpoints.passive = vec!["http://10.20.1.21:8080".into()];
     config.dns.nameserver = Some("127.0.0.1:5353".into());
+    config.drills.shadow_stack = Some(ShadowStack {
+        global_name: "drill-api.example.com".into(),
+        redis_cname: "redis-drill.tyk-dr.internal".into(),
+        gateways: config.gateway.endpoints.clone(),
+        redis: ShadowRedis {
+            active: "10.10.1.10:6379".into(),
+            passive: "10.20.1.12:6379".into(),
+            active_name: "redis-a.tyk-dr.internal".into(),
+            passive_name: "redis-drill-b.tyk-dr.internal".into(),
+        },
+    });
     let both = |a: &str, p: &str| SidePaths {
         active: a.into(),
         passive: p.into(),

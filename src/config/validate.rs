@@ -866,4 +866,130 @@ fn drills(c: &Config, out: &mut Vec<Diagnostic>) {
             .help("set `load_keys = 20`"),
         );
     }
+    match &d.shadow_stack {
+        Some(stack) => shadow_stack(c, stack, out),
+        None if d.shadow => out.push(
+            Diagnostic::error(
+                "shadow-stack-missing",
+                base.key("shadow"),
+                "a shadow drill needs a shadow stack to fail over",
+            )
+            .expected("a `[drills.shadow_stack]` table (global_name, redis_cname, gateways, redis)")
+            .help("add [drills.shadow_stack] (see examples/full.toml), or set `shadow = false` for full drills"),
+        ),
+        None => {}
+    }
+}
+
+/// The shadow stack must be a separate path: if it shared a name, a gateway or the customers'
+/// passive Redis with production, a "non-disruptive" drill would move customer traffic.
+fn shadow_stack(c: &Config, s: &ShadowStack, out: &mut Vec<Diagnostic>) {
+    let base = f("drills.shadow_stack");
+    let same = |a: &str, b: &str| {
+        a.trim_end_matches('.')
+            .eq_ignore_ascii_case(b.trim_end_matches('.'))
+    };
+    for (key, name, zone, customer) in [
+        (
+            "global_name",
+            &s.global_name,
+            &c.dns.public_zone,
+            &c.dns.global_name,
+        ),
+        (
+            "redis_cname",
+            &s.redis_cname,
+            &c.dns.private_zone,
+            &c.dns.redis_cname,
+        ),
+    ] {
+        if !is_dns_name(name) || !within(name, zone) || same(name, zone) {
+            out.push(
+                Diagnostic::error(
+                    "name-outside-zone",
+                    base.key(key),
+                    format!("`{name}` is not a name below `{zone}`"),
+                )
+                .expected(format!("a name ending in `.{zone}`"))
+                .help(format!("e.g. `drill-{customer}`")),
+            );
+        } else if same(name, customer) {
+            out.push(
+                Diagnostic::error(
+                    "shadow-shares-name",
+                    base.key(key),
+                    format!("`{name}` is the customers' name"),
+                )
+                .expected("a name only the drill uses")
+                .help(format!("e.g. `drill-{customer}`")),
+            );
+        }
+    }
+    for side in Side::BOTH {
+        let path = base.key("gateways").key(side.key());
+        let list = s.gateways.of(side);
+        if list.is_empty() {
+            out.push(
+                Diagnostic::error(
+                    "no-gateways",
+                    path.clone(),
+                    format!("no {side} shadow gateways listed"),
+                )
+                .expected("at least one gateway base URL, e.g. `http://10.10.1.24:8080`")
+                .help("run one small gateway per region whose Redis address is the shadow CNAME"),
+            );
+        }
+        for (i, url) in list.iter().enumerate() {
+            if c.gateway.endpoints.of(side).contains(url) {
+                out.push(
+                    Diagnostic::error(
+                        "shadow-shares-gateway",
+                        path.index(i),
+                        format!("`{url}` also serves customers (gateway.endpoints.{side})"),
+                    )
+                    .expected("a gateway only the drill uses")
+                    .help("a shadow drill fences its gateways; list dedicated drill gateways here"),
+                );
+            }
+        }
+    }
+    let rbase = base.key("redis");
+    for (key, addr) in [("active", &s.redis.active), ("passive", &s.redis.passive)] {
+        if !is_host_port(addr) {
+            out.push(
+                Diagnostic::error(
+                    "address",
+                    rbase.key(key),
+                    format!("`{addr}` is not `host:port`"),
+                )
+                .expected("`host:port`, e.g. `10.20.1.12:6379`")
+                .help("add the port after a colon"),
+            );
+        }
+    }
+    if c.customer_redis().contains(&s.redis.passive) {
+        out.push(
+            Diagnostic::error("shadow-shares-redis", rbase.key("passive"), format!("`{}` is one of the customers' Redis servers", s.redis.passive))
+                .expected("a separate replica of the active primary that only the drill promotes")
+                .help("start another replica in the passive region, e.g. `redis-server --replicaof <active primary>`"),
+        );
+    }
+    for key in ["active_name", "passive_name"] {
+        let name = if key == "active_name" {
+            &s.redis.active_name
+        } else {
+            &s.redis.passive_name
+        };
+        if !is_dns_name(name) {
+            out.push(
+                Diagnostic::error(
+                    "dns-name",
+                    rbase.key(key),
+                    format!("`{name}` is not a DNS name"),
+                )
+                .expected("the DNS name of that Redis server, e.g. `redis-drill-b.tyk-dr.internal`")
+                .help("a CNAME must point at a name, not an IP address"),
+            );
+        }
+    }
 }

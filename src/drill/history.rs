@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::report::DrillReport;
+use super::report::{DrillKind, DrillReport};
 use crate::status::verdict::human_ms;
 
 /// What history keeps of a drill.
@@ -17,6 +17,9 @@ pub struct Entry {
     pub started_ms: i64,
     /// Passed every threshold.
     pub passed: bool,
+    /// `full` or `shadow` (lines written before shadow drills existed are full drills).
+    #[serde(default = "Entry::full")]
+    pub kind: String,
     /// Failover RTO.
     pub failover_rto_ms: Option<i64>,
     /// Failover RPO.
@@ -31,12 +34,23 @@ pub struct Entry {
     pub requests: usize,
 }
 
+impl Entry {
+    fn full() -> String {
+        "full".into()
+    }
+}
+
 impl From<&DrillReport> for Entry {
     fn from(r: &DrillReport) -> Self {
         Self {
             id: r.id.clone(),
             started_ms: r.started_ms,
             passed: r.passed,
+            kind: match r.kind {
+                DrillKind::Full => "full",
+                DrillKind::Shadow => "shadow",
+            }
+            .into(),
             failover_rto_ms: r.failover.as_ref().and_then(|f| f.rto_ms),
             failover_rpo_ms: r.failover.as_ref().and_then(|f| f.rpo_ms),
             failback_rto_ms: r.failback.as_ref().and_then(|f| f.rto_ms),
@@ -95,14 +109,15 @@ pub fn table(entries: &[Entry]) -> String {
         return "no drills recorded yet: run `tyk-dr drill`\n".into();
     }
     let mut out = format!(
-        "{:<34} {:<7} {:>12} {:>12} {:>12} {:>9}\n",
-        "DRILL", "RESULT", "FAILOVER RTO", "FAILOVER RPO", "FAILBACK RTO", "FAILED"
+        "{:<34} {:<6} {:<7} {:>12} {:>12} {:>12} {:>9}\n",
+        "DRILL", "KIND", "RESULT", "FAILOVER RTO", "FAILOVER RPO", "FAILBACK RTO", "FAILED"
     );
     let fig = |v: Option<i64>| v.map_or("-".into(), human_ms);
     for e in entries {
         out.push_str(&format!(
-            "{:<34} {:<7} {:>12} {:>12} {:>12} {:>9}\n",
+            "{:<34} {:<6} {:<7} {:>12} {:>12} {:>12} {:>9}\n",
             e.id,
+            e.kind,
             if e.passed { "passed" } else { "FAILED" },
             fig(e.failover_rto_ms),
             fig(e.failover_rpo_ms),
@@ -137,6 +152,7 @@ mod tests {
             id: "d1".into(),
             started_ms: 1,
             passed: true,
+            kind: "shadow".into(),
             failover_rto_ms: Some(900),
             failover_rpo_ms: Some(0),
             failback_rto_ms: None,
@@ -157,6 +173,17 @@ mod tests {
         let read = read(&path);
         assert_eq!(read.len(), 2);
         assert_eq!(read[0], e);
-        assert!(table(&read).contains("d2                                 FAILED"));
+        assert!(
+            table(&read).contains(&format!("{:<34} shadow FAILED", "d2")),
+            "{}",
+            table(&read)
+        );
+    }
+
+    #[test]
+    fn lines_from_before_shadow_drills_read_as_full_drills() {
+        let old = r#"{"id":"d0","started_ms":1,"passed":true,"failover_rto_ms":800,"failover_rpo_ms":0,"failback_rto_ms":null,"failback_rpo_ms":null,"failed_requests":0,"requests":10}"#;
+        let e: Entry = serde_json::from_str(old).unwrap();
+        assert_eq!(e.kind, "full");
     }
 }

@@ -2,7 +2,7 @@
 //! scripts and no external assets, so it opens anywhere (a ticket attachment,
 //! an air-gapped laptop) and renders the same in every browser.
 
-use super::report::{Bucket, DrillReport, Phase};
+use super::report::{Bucket, DrillKind, DrillReport, Phase};
 use crate::playbook::report::Report as RunReport;
 use crate::status::verdict::human_ms;
 
@@ -61,13 +61,15 @@ body{{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px
 h1{{font-size:22px;margin:0 0 4px}} h2{{font-size:16px;margin:28px 0 8px}}
 .badge{{display:inline-block;padding:2px 10px;border-radius:12px;color:#fff;font-weight:600}}
 .badge.pass{{background:#1a7f37}} .badge.fail{{background:#cf222e}}
-.meta{{color:#57606a;margin-bottom:12px}} .warn{{background:#fff8c5;padding:8px;border-radius:6px}}
+.meta{{color:#57606a;margin-bottom:8px}} .kind{{padding:6px 10px;border-radius:6px;margin-bottom:12px}}
+.kind.full{{background:#ffebe9}} .kind.shadow{{background:#ddf4ff}} .warn{{background:#fff8c5;padding:8px;border-radius:6px}}
 table{{border-collapse:collapse;width:100%;font-size:13px}} td,th{{border-bottom:1px solid #d0d7de;padding:4px 6px;text-align:left;vertical-align:top}}
 td:nth-child(-n+4){{white-space:nowrap}} tr.fail td{{color:#cf222e;font-weight:600}} tr.pass td:last-child{{color:#1a7f37}}
 svg text{{font-size:11px;fill:#1d2330}}
 </style></head><body>
 <h1>Failover drill <span class="badge {vclass}">{verdict}</span></h1>
-<div class="meta">{id} · project <b>{project}</b> · {a} → {b} → {a} · full drill (the real global name and Redis CNAME moved) · {requests} requests, {failed} failed · {dur}</div>
+<div class="meta">{id} · project <b>{project}</b> · {a} → {b} → {a} · {requests} requests, {failed} failed · {dur}</div>
+<div class="kind {kclass}"><b>{kind}</b> · names moved: <code>{global}</code>, <code>{cname}</code></div>
 {stopped}
 <h2>Thresholds</h2>
 <table><tr><th>check</th><th>limit</th><th>measured</th><th>result</th></tr>{checks}</table>
@@ -87,6 +89,13 @@ svg text{{font-size:11px;fill:#1d2330}}
         project = esc(&r.project),
         a = esc(&r.regions.0),
         b = esc(&r.regions.1),
+        kclass = match r.kind {
+            DrillKind::Full => "full",
+            DrillKind::Shadow => "shadow",
+        },
+        kind = esc(r.kind.describe()),
+        global = esc(&r.global_name),
+        cname = esc(&r.redis_cname),
         requests = r.requests,
         failed = r.failed_requests,
         dur = human_ms(duration as i64),

@@ -14,6 +14,18 @@ use crate::status::verdict::human_ms;
 pub enum DrillKind {
     /// A real failover and failback of the global name and the Redis CNAME.
     Full,
+    /// A failover and failback of the shadow stack; customer names, gateways and Redis untouched.
+    Shadow,
+}
+
+impl DrillKind {
+    /// One line for reports: what this kind of drill moved, and what it left alone.
+    pub fn describe(self) -> &'static str {
+        match self {
+            DrillKind::Full => "full drill: the customers' global name and Redis CNAME moved to the passive region and back",
+            DrillKind::Shadow => "shadow drill: only the shadow stack moved; customer traffic, names, gateways and Redis were left untouched",
+        }
+    }
 }
 
 /// One threshold and how the drill fared against it.
@@ -49,8 +61,12 @@ pub struct DrillReport {
     pub id: String,
     /// Project from tyk-dr.toml.
     pub project: String,
-    /// Full (or, later, shadow) drill.
+    /// Full or shadow drill.
     pub kind: DrillKind,
+    /// The global name the load used and the failover moved.
+    pub global_name: String,
+    /// The Redis CNAME the failover moved.
+    pub redis_cname: String,
     /// Active and passive region codes.
     pub regions: (String, String),
     /// Start, ms since epoch.
@@ -160,7 +176,7 @@ impl DrillReport {
     /// Markdown for a ticket or a wiki page.
     pub fn markdown(&self) -> String {
         let mut md = format!(
-            "# Failover drill {} — {}\n\n**{}** · project `{}` · {} → {} → {} · kind: {}\n\n",
+            "# Failover drill {} — {}\n\n**{}** · project `{}` · {} → {} → {} · {}\n\nNames moved: `{}` and `{}`.\n\n",
             self.id,
             if self.passed { "PASSED" } else { "FAILED" },
             if self.passed {
@@ -172,9 +188,9 @@ impl DrillReport {
             self.regions.0,
             self.regions.1,
             self.regions.0,
-            match self.kind {
-                DrillKind::Full => "full (real failover and failback of the global name)",
-            }
+            self.kind.describe(),
+            self.global_name,
+            self.redis_cname,
         );
         if let Some(why) = &self.stopped_early {
             md.push_str(&format!("> Stopped early: {why}\n\n"));
@@ -218,9 +234,10 @@ impl DrillReport {
     /// A few lines for the terminal.
     pub fn summary(&self) -> String {
         let mut out = format!(
-            "drill {}: {}\n",
+            "drill {}: {}\n  {}\n",
             self.id,
-            if self.passed { "PASSED" } else { "FAILED" }
+            if self.passed { "PASSED" } else { "FAILED" },
+            self.kind.describe()
         );
         for c in &self.checks {
             out.push_str(&format!(

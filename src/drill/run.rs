@@ -30,6 +30,8 @@ pub struct DrillOptions {
     pub hold: Duration,
     /// Run even when `status` says the passive region is not ready.
     pub force: bool,
+    /// Fail over the shadow stack instead of the customers' names.
+    pub shadow: bool,
 }
 
 /// Why a drill could not even start.
@@ -46,8 +48,18 @@ pub enum DrillError {
     Io(#[from] std::io::Error),
 }
 
-/// Runs a drill; the report says whether it passed.
-pub async fn run(config: &Config, opts: &DrillOptions) -> Result<DrillReport, DrillError> {
+/// Runs a drill; the report says whether it passed. A shadow drill runs every phase against
+/// [`Config::shadow_view`] with the customers' Redis servers protected from any change.
+pub async fn run(customer: &Config, opts: &DrillOptions) -> Result<DrillReport, DrillError> {
+    let (view, kind, protected) = if opts.shadow {
+        let view = customer.shadow_view().ok_or_else(|| {
+            DrillError::Setup("a shadow drill needs [drills.shadow_stack] in tyk-dr.toml".into())
+        })?;
+        (view, DrillKind::Shadow, customer.customer_redis())
+    } else {
+        (customer.clone(), DrillKind::Full, Vec::new())
+    };
+    let config = &view;
     let id = format!("drill-{}", now_ms());
     let interrupted = Arc::new(AtomicBool::new(false));
     let flag = interrupted.clone();
@@ -76,6 +88,15 @@ pub async fn run(config: &Config, opts: &DrillOptions) -> Result<DrillReport, Dr
         now_ms(),
     )
     .await;
+    phase(
+        "drill",
+        &format!(
+            "{} ({} and {})",
+            kind.describe(),
+            config.dns.global_name,
+            config.dns.redis_cname
+        ),
+    );
     let keys = create_keys(&base, config.drills.load_keys)
         .await
         .map_err(DrillError::Setup)?;
@@ -132,6 +153,7 @@ pub async fn run(config: &Config, opts: &DrillOptions) -> Result<DrillReport, Dr
             Side::Active,
             Side::Passive,
             opts,
+            &protected,
             started_ms,
             &mut phases,
         )
@@ -175,6 +197,7 @@ pub async fn run(config: &Config, opts: &DrillOptions) -> Result<DrillReport, Dr
                     Side::Passive,
                     Side::Active,
                     opts,
+                    &protected,
                     started_ms,
                     &mut phases,
                 )
@@ -201,7 +224,9 @@ pub async fn run(config: &Config, opts: &DrillOptions) -> Result<DrillReport, Dr
     Ok(DrillReport {
         id,
         project: config.project.clone(),
-        kind: DrillKind::Full,
+        kind,
+        global_name: config.dns.global_name.clone(),
+        redis_cname: config.dns.redis_cname.clone(),
         regions: (
             config.regions.active.name.clone(),
             config.regions.passive.name.clone(),
@@ -226,6 +251,7 @@ async fn run_playbook(
     from: Side,
     to: Side,
     opts: &DrillOptions,
+    protected: &[String],
     drill_start: i64,
     phases: &mut Vec<Phase>,
 ) -> Result<(RunReport, bool), DrillError> {
@@ -245,6 +271,7 @@ async fn run_playbook(
     .await;
     ctx.assume_yes = true;
     ctx.force = opts.force;
+    ctx.protected_redis = protected.to_vec();
     let finished = runner::run(&book, &mut ctx, &opts.state_dir, 0).await?;
     phases.push(Phase {
         name: name.into(),

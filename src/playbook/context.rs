@@ -46,6 +46,9 @@ pub struct Ctx {
     pub confirm_force_reconfig: bool,
     /// Answer "yes" to pauses and approvals.
     pub assume_yes: bool,
+    /// Redis servers this run may read but never pause, promote or demote: the customers'
+    /// servers during a shadow drill (see [`Config::shadow_view`]).
+    pub protected_redis: Vec<String>,
     /// What earlier steps learned (source offset, epoch, canary, first verified request...).
     pub facts: Map<String, Value>,
 }
@@ -81,6 +84,7 @@ impl Ctx {
             force: false,
             confirm_force_reconfig: false,
             assume_yes: false,
+            protected_redis: Vec::new(),
             facts: Map::new(),
             config,
             transition,
@@ -104,6 +108,11 @@ impl Ctx {
             .ok_or_else(|| {
                 StepError::Failed(format!("no {side} Redis address in [redis.self_managed]"))
             })
+    }
+
+    /// True when `addr` serves customers during a shadow drill and must not be changed.
+    pub fn is_protected(&self, addr: &str) -> bool {
+        self.protected_redis.iter().any(|p| p == addr)
     }
 
     /// A fact as an integer.

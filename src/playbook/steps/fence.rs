@@ -35,7 +35,11 @@ pub(super) async fn observe(ctx: &Ctx) -> Result<Observation, StepError> {
     let source_primary = ctx.redis_primary(source)?;
     let probe = ctx.probe_source_redis().await?;
     if probe.reachable && probe.is_primary() {
-        actions.push(format!("pause writes on {source_primary}"));
+        actions.push(if ctx.is_protected(source_primary) {
+            format!("read the replication offset of {source_primary} (serves customers: never paused by a shadow drill)")
+        } else {
+            format!("pause writes on {source_primary}")
+        });
     }
     Ok(Observation::new(
         json!({
@@ -110,10 +114,11 @@ pub(super) async fn act(ctx: &Ctx, obs: &Observation) -> Result<Facts, StepError
         if !pause_wanted {
             return None;
         }
+        let protected = ctx.is_protected(source_primary);
         Some(
             tokio::time::timeout(
                 crate::probes::PROBE_TIMEOUT,
-                pause_writes(ctx, source_primary),
+                pause_writes(ctx, source_primary, !protected),
             )
             .await
             .unwrap_or_else(|_| Err(format!("{source_primary}: no answer"))),
@@ -146,16 +151,19 @@ pub(super) async fn act(ctx: &Ctx, obs: &Observation) -> Result<Facts, StepError
     Ok(facts)
 }
 
-/// `CLIENT PAUSE .. WRITE` on the source primary; returns its replication offset once paused.
-async fn pause_writes(ctx: &Ctx, addr: &str) -> Result<i64, String> {
+/// `CLIENT PAUSE .. WRITE` on the source primary (unless `pause` is false: a shadow drill only
+/// reads the customers' primary); returns its replication offset, read after the pause.
+async fn pause_writes(ctx: &Ctx, addr: &str, pause: bool) -> Result<i64, String> {
     let mut con = redis_probe::connect(addr, &ctx.redis).await?;
-    redis::cmd("CLIENT")
-        .arg("PAUSE")
-        .arg(PAUSE_MS)
-        .arg("WRITE")
-        .query_async::<()>(&mut con)
-        .await
-        .map_err(|e| e.to_string())?;
+    if pause {
+        redis::cmd("CLIENT")
+            .arg("PAUSE")
+            .arg(PAUSE_MS)
+            .arg("WRITE")
+            .query_async::<()>(&mut con)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     let info: String = redis::cmd("INFO")
         .arg("replication")
         .query_async(&mut con)

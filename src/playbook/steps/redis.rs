@@ -106,7 +106,7 @@ pub(super) async fn observe_promote(ctx: &Ctx) -> Result<Observation, StepError>
     if !target.is_primary() {
         actions.push(format!("promote {t} (REPLICAOF NO ONE)"));
     }
-    if source.reachable && source.is_primary() {
+    if source.reachable && source.is_primary() && !ctx.is_protected(s) {
         actions.push(format!("demote {s} to a replica of {t}"));
     }
     Ok(Observation::new(
@@ -145,7 +145,10 @@ pub(super) async fn promote(
             .flatten();
         facts.insert("canary_ms".into(), json!(canary));
     }
-    if obs.observed["source"]["reachable"] == true && obs.observed["source"]["role"] == "master" {
+    if obs.observed["source"]["reachable"] == true
+        && obs.observed["source"]["role"] == "master"
+        && !ctx.is_protected(s)
+    {
         replicaof(ctx, s, Some(t)).await?;
         run(s, ctx, redis::cmd("CLIENT").arg("UNPAUSE")).await?;
         facts.insert("source_demoted".into(), json!(true));
@@ -160,6 +163,13 @@ pub(super) async fn observe_resync(ctx: &Ctx) -> Result<Observation, StepError> 
         ctx.redis_primary(ctx.transition.to)?,
     );
     let probe = redis_probe::probe(returning, &ctx.redis).await;
+    if ctx.is_protected(returning) && probe.is_primary() {
+        // A shadow drill never demoted the customers' primary: it has nothing to catch up on.
+        return Ok(Observation::new(
+            json!({"returning": probe, "protected": true}),
+            Vec::new(),
+        ));
+    }
     let mut actions = Vec::new();
     if !probe.reachable {
         return Err(StepError::Failed(format!(
@@ -184,6 +194,9 @@ pub(super) async fn resync(ctx: &Ctx, obs: &Observation) -> Result<Facts, StepEr
         ctx.redis_primary(ctx.transition.from)?,
         ctx.redis_primary(ctx.transition.to)?,
     );
+    if obs.observed["protected"] == true {
+        return Ok(super::fact("resynced", json!("not needed: never demoted")));
+    }
     if obs.observed["returning"]["primary"] != current {
         replicaof(ctx, returning, Some(current)).await?;
     }
