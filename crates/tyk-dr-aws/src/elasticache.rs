@@ -24,6 +24,7 @@ pub const IAM_ACTIONS: &[&str] = &[
     "elasticache:DescribeGlobalReplicationGroups",
     "elasticache:DescribeReplicationGroups",
     "elasticache:DisassociateGlobalReplicationGroup",
+    "elasticache:FailoverGlobalReplicationGroup",
     "elasticache:ListTagsForResource",
     "elasticache:ModifyCacheSubnetGroup",
     "elasticache:ModifyReplicationGroup",
@@ -460,6 +461,35 @@ impl ElastiCache {
         Ok(())
     }
 
+    /// Makes the member group `group_id` in `region` the Global Datastore's primary (a planned
+    /// promotion: AWS demotes the old primary to a secondary and keeps replicating). Returns the
+    /// datastore's status right after the call (`modifying` while AWS works).
+    pub async fn failover_global_group(
+        &self,
+        global_id: &str,
+        region: &str,
+        group_id: &str,
+    ) -> Result<String> {
+        let out = self
+            .client
+            .failover_global_replication_group()
+            .global_replication_group_id(global_id)
+            .primary_region(region)
+            .primary_replication_group_id(group_id)
+            .send()
+            .await
+            .map_err(ApiError::map(
+                SVC,
+                "FailoverGlobalReplicationGroup",
+                global_id,
+            ))?;
+        Ok(out
+            .global_replication_group()
+            .and_then(|g| g.status())
+            .unwrap_or_default()
+            .to_owned())
+    }
+
     /// Deletes a Global Datastore, keeping its primary group as a regional group.
     pub async fn delete_global_group(&self, global_id: &str) -> Result<()> {
         self.client
@@ -608,6 +638,58 @@ mod global_datastore_requests {
                 "ReplicationGroupRegion=eu-central-1",
                 "Version=2015-02-02",
             ]
+        );
+    }
+
+    #[tokio::test]
+    async fn failover_names_the_new_primary_group_and_its_region() {
+        let (ec, rx) = client(&wrap("FailoverGlobalReplicationGroup", "<GlobalReplicationGroup><GlobalReplicationGroupId>ldgnf-payments</GlobalReplicationGroupId><Status>modifying</Status></GlobalReplicationGroup>"));
+        let status = ec
+            .failover_global_group("ldgnf-payments", "eu-central-1", "payments-passive")
+            .await
+            .unwrap();
+        assert_eq!(status, "modifying");
+        assert_eq!(
+            params(rx),
+            [
+                "Action=FailoverGlobalReplicationGroup",
+                "GlobalReplicationGroupId=ldgnf-payments",
+                "PrimaryRegion=eu-central-1",
+                "PrimaryReplicationGroupId=payments-passive",
+                "Version=2015-02-02",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn failover_refusal_is_an_error_naming_the_datastore() {
+        let (http, _rx) = capture_request(Some(
+            http::Response::builder()
+                .status(400)
+                .body(SdkBody::from(
+                    "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidGlobalReplicationGroupState</Code><Message>Global replication group ldgnf-payments is not in available state.</Message></Error><RequestId>r</RequestId></ErrorResponse>",
+                ))
+                .unwrap(),
+        ));
+        let conf = aws_sdk_elasticache::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(Credentials::new("a", "b", None, None, "test"))
+            .http_client(http)
+            .build();
+        let ec = ElastiCache {
+            client: aws_sdk_elasticache::Client::from_conf(conf),
+        };
+        let err = ec
+            .failover_global_group("ldgnf-payments", "eu-central-1", "payments-passive")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("FailoverGlobalReplicationGroup")
+                && err.contains("ldgnf-payments")
+                && err.contains("InvalidGlobalReplicationGroupState"),
+            "{err}"
         );
     }
 
