@@ -51,6 +51,8 @@ const CASES: &[Case] = &[
     Case { name: "no active majority", toml: "project = \"acme\"\n[mongo]\npassive_members = 3\npassive_votes = 1\nmembers_per_az = 1\n[regions.active]\nname = \"us-east-1\"\nazs = [\"us-east-1a\", \"us-east-1b\"]\nvpc_cidr = \"10.10.0.0/16\"\n", code: "active-majority", field: "mongo.passive_members", line: 3 },
     Case { name: "passive priority not lower", toml: "project = \"acme\"\n[mongo]\npriority = 1.0\npassive_priority = 1.0\n", code: "passive-priority", field: "mongo.passive_priority", line: 4 },
     Case { name: "graviton mongo", toml: "project = \"acme\"\n[mongo]\ninstance_type = \"r7g.large\"\n", code: "mongo-arch", field: "mongo.instance_type", line: 3 },
+    Case { name: "mongo endpoint without port", toml: "project = \"acme\"\n[mongo.endpoints]\nactive = [\"10.10.1.30\"]\n", code: "mongo-endpoint", field: "mongo.endpoints.active[0]", line: 3 },
+    Case { name: "mongo endpoint on both sides", toml: "project = \"acme\"\n[mongo.endpoints]\nactive = [\"10.10.1.30:27017\"]\npassive = [\"10.20.1.30:27017\", \"10.10.1.30:27017\"]\n", code: "mongo-endpoint-both", field: "mongo.endpoints.passive[1]", line: 4 },
     Case { name: "bad instance type", toml: "project = \"acme\"\n[gateway]\ninstance_type = \"cache.c7g.large\"\n", code: "instance-type", field: "gateway.instance_type", line: 3 },
     Case { name: "http artifact", toml: "project = \"acme\"\n[gateway]\nartifact_url = \"http://example.com/gw\"\n", code: "artifact-url", field: "gateway.artifact_url", line: 3 },
     Case { name: "global name outside zone", toml: "project = \"acme\"\n[dns]\npublic_zone = \"acme.example\"\nglobal_name = \"api.other.example\"\n", code: "name-outside-zone", field: "dns.global_name", line: 4 },
@@ -166,6 +168,12 @@ fn unknown_keys_suggest_the_closest_known_key() {
     )
     .unwrap_err();
     assert_eq!(err.diagnostics[0].help, "did you mean `\"elasticache\"`?");
+    let err = config::parse(
+        "t.toml",
+        "project = \"acme\"\n[mongo.endpoints]\npasive = [\"10.20.1.30:27017\"]\n",
+    )
+    .unwrap_err();
+    assert_eq!(err.diagnostics[0].help, "did you mean `passive`?");
 }
 
 #[test]
