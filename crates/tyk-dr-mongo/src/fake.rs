@@ -99,7 +99,8 @@ impl State {
             .iter()
             .filter(|m| !self.down.contains(&m.host) && m.priority > 0.0 && !m.arbiter_only)
             .filter(|m| Some(m.host.as_str()) != exclude)
-            .max_by(|a, b| a.priority.total_cmp(&b.priority))
+            // Among equals, the lowest `_id` (a real election is a race; tests need one answer).
+            .max_by(|a, b| a.priority.total_cmp(&b.priority).then(b.id.cmp(&a.id)))
             .map(|m| m.host.clone());
         self.term += 1;
     }
