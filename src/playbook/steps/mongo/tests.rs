@@ -317,3 +317,17 @@ async fn a_member_in_neither_list_stops_the_step() {
         "replica set member 10.20.2.30:27017 is in neither [mongo.endpoints] list; add it to `active` or `passive` as the set names it"
     );
 }
+
+#[test]
+fn the_built_in_playbooks_pause_on_a_failed_mongo_step_with_a_minute_to_converge() {
+    use crate::playbook::model::OnFailure;
+    for (file, text) in [
+        ("failover.yaml", crate::playbook::FAILOVER),
+        ("failback.yaml", crate::playbook::FAILBACK),
+    ] {
+        let pb = crate::playbook::compile(file, text).unwrap();
+        let s = pb.steps.iter().find(|s| s.name == "mongo").expect(file);
+        assert!(matches!(s.on_failure, OnFailure::Pause), "{file}");
+        assert_eq!(s.timeout, Duration::from_secs(60), "{file}");
+    }
+}
