@@ -54,6 +54,8 @@ const CASES: &[Case] = &[
     Case { name: "shadow stack reuses the global name", toml: "project = \"acme\"\n[drills.shadow_stack]\nglobal_name = \"api.example.com\"\nredis_cname = \"redis-drill.tyk-dr.internal\"\n[drills.shadow_stack.gateways]\nactive = [\"http://10.10.1.50:8080\"]\npassive = [\"http://10.20.1.50:8080\"]\n[drills.shadow_stack.redis]\nactive = \"10.10.1.60:6379\"\npassive = \"10.20.1.60:6379\"\nactive_name = \"redis-drill-a.tyk-dr.internal\"\npassive_name = \"redis-drill-b.tyk-dr.internal\"\n", code: "shadow-shares-name", field: "drills.shadow_stack.global_name", line: 3 },
     Case { name: "shadow stack promotes the customers' replica", toml: "project = \"acme\"\n[redis]\nbackend = \"self-managed\"\n[redis.self_managed]\nactive = [\"10.10.1.10:6379\"]\npassive = [\"10.20.1.10:6379\"]\n[drills.shadow_stack]\nglobal_name = \"drill-api.example.com\"\nredis_cname = \"redis-drill.tyk-dr.internal\"\n[drills.shadow_stack.gateways]\nactive = [\"http://10.10.1.50:8080\"]\npassive = [\"http://10.20.1.50:8080\"]\n[drills.shadow_stack.redis]\nactive = \"10.10.1.60:6379\"\npassive = \"10.20.1.10:6379\"\nactive_name = \"redis-drill-a.tyk-dr.internal\"\npassive_name = \"redis-drill-b.tyk-dr.internal\"\n", code: "shadow-shares-redis", field: "drills.shadow_stack.redis.passive", line: 15 },
     Case { name: "graviton mongo", toml: "project = \"acme\"\n[mongo]\ninstance_type = \"r7g.large\"\n", code: "mongo-arch", field: "mongo.instance_type", line: 3 },
+    Case { name: "mongo endpoint without port", toml: "project = \"acme\"\n[mongo.endpoints]\nactive = [\"10.10.1.30\"]\n", code: "mongo-endpoint", field: "mongo.endpoints.active[0]", line: 3 },
+    Case { name: "mongo endpoint on both sides", toml: "project = \"acme\"\n[mongo.endpoints]\nactive = [\"10.10.1.30:27017\"]\npassive = [\"10.20.1.30:27017\", \"10.10.1.30:27017\"]\n", code: "mongo-endpoint-both", field: "mongo.endpoints.passive[1]", line: 4 },
     Case { name: "bad instance type", toml: "project = \"acme\"\n[gateway]\ninstance_type = \"cache.c7g.large\"\n", code: "instance-type", field: "gateway.instance_type", line: 3 },
     Case { name: "http artifact", toml: "project = \"acme\"\n[gateway]\nartifact_url = \"http://example.com/gw\"\n", code: "artifact-url", field: "gateway.artifact_url", line: 3 },
     Case { name: "global name outside zone", toml: "project = \"acme\"\n[dns]\npublic_zone = \"acme.example\"\nglobal_name = \"api.other.example\"\n", code: "name-outside-zone", field: "dns.global_name", line: 4 },
@@ -169,6 +171,12 @@ fn unknown_keys_suggest_the_closest_known_key() {
     )
     .unwrap_err();
     assert_eq!(err.diagnostics[0].help, "did you mean `\"elasticache\"`?");
+    let err = config::parse(
+        "t.toml",
+        "project = \"acme\"\n[mongo.endpoints]\npasive = [\"10.20.1.30:27017\"]\n",
+    )
+    .unwrap_err();
+    assert_eq!(err.diagnostics[0].help, "did you mean `passive`?");
 }
 
 #[test]

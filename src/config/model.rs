@@ -327,6 +327,37 @@ pub struct Mongo {
     /// Votes of each passive-region member (0 or 1).
     #[serde(default = "one")]
     pub passive_votes: u32,
+    /// The members' `host:port`, as the replica set config names them, per region. The
+    /// `mongo` playbook step reaches them there (discovery through EC2 tags is future work).
+    #[serde(default, skip_serializing_if = "MongoEndpoints::is_empty")]
+    pub endpoints: MongoEndpoints,
+}
+
+/// Replica set members per region, e.g. `10.10.1.30:27017`, exactly as `rs.conf()` lists
+/// their `host` (the step matches config members by this name).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MongoEndpoints {
+    /// The active region's members.
+    #[serde(default)]
+    pub active: Vec<String>,
+    /// The passive region's members.
+    #[serde(default)]
+    pub passive: Vec<String>,
+}
+
+impl MongoEndpoints {
+    /// True when no member is listed.
+    pub fn is_empty(&self) -> bool {
+        self.active.is_empty() && self.passive.is_empty()
+    }
+
+    /// The members of one side.
+    pub fn of(&self, side: Side) -> &[String] {
+        match side {
+            Side::Active => &self.active,
+            Side::Passive => &self.passive,
+        }
+    }
 }
 
 impl Mongo {
@@ -373,6 +404,7 @@ impl Default for Mongo {
             passive_members: Self::default_passive_members(),
             passive_priority: Self::default_passive_priority(),
             passive_votes: 1,
+            endpoints: MongoEndpoints::default(),
         }
     }
 }

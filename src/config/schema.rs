@@ -31,6 +31,8 @@ fn exemplar() -> toml::Value {
     });
     config.gateway.endpoints.active = vec!["http://10.10.1.21:8080".into()];
     config.gateway.endpoints.passive = vec!["http://10.20.1.21:8080".into()];
+    config.mongo.endpoints.active = vec!["10.10.1.30:27017".into()];
+    config.mongo.endpoints.passive = vec!["10.20.1.30:27017".into()];
     config.dns.nameserver = Some("127.0.0.1:5353".into());
     config.drills.shadow_stack = Some(ShadowStack {
         global_name: "drill-api.example.com".into(),

@@ -525,6 +525,7 @@ fn mongo(c: &Config, out: &mut Vec<Diagnostic>) {
             .help("set `version = \"7.0\"`"),
         );
     }
+    mongo_endpoints(m, &base.key("endpoints"), out);
     instance_type(&m.instance_type, base.key("instance_type"), out);
     if is_graviton(&m.instance_type) {
         out.push(
@@ -532,6 +533,36 @@ fn mongo(c: &Config, out: &mut Vec<Diagnostic>) {
                 .expected("an x86-64 instance type")
                 .help("use the Intel or AMD equivalent, e.g. `r6i.large` or `r7a.large`"),
         );
+    }
+}
+
+fn mongo_endpoints(m: &Mongo, base: &FieldPath, out: &mut Vec<Diagnostic>) {
+    for side in Side::BOTH {
+        for (i, host) in m.endpoints.of(side).iter().enumerate() {
+            let at = base.key(side.key()).index(i);
+            if !is_host_port(host) {
+                out.push(
+                    Diagnostic::error("mongo-endpoint", at, format!("`{host}` is not `host:port`"))
+                        .expected("`host:port` as the replica set config names the member, e.g. `10.10.1.30:27017`")
+                        .help("add the port after a colon (mongod listens on 27017 by default)"),
+                );
+            } else if side == Side::Passive
+                && m.endpoints
+                    .active
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case(host))
+            {
+                out.push(
+                    Diagnostic::error(
+                        "mongo-endpoint-both",
+                        at,
+                        format!("`{host}` is listed as both active and passive"),
+                    )
+                    .expected("each member in the list of the region it runs in")
+                    .help("remove it from the list of the region it does not run in"),
+                );
+            }
+        }
     }
 }
 

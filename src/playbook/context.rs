@@ -2,9 +2,11 @@
 //! shared clients, secrets (never printed), and the facts earlier steps learned.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use tyk_dr_aws::route53::{Route53, Zone};
+use tyk_dr_mongo::MongoAdmin;
 
 use super::steps::StepError;
 use crate::config::{Config, Side};
@@ -38,6 +40,8 @@ pub struct Ctx {
     pub resolver: hickory_resolver::TokioResolver,
     /// Route 53 adapter.
     pub route53: Route53,
+    /// MongoDB admin commands (credentials from `TYK_DR_MONGO_*`; never logged).
+    pub mongo: Arc<dyn MongoAdmin>,
     /// Gateway management secret (`TYK_DR_GATEWAY_SECRET`); never logged.
     pub gateway_secret: Option<String>,
     /// Run even when preflight says the target is not ready.
@@ -78,6 +82,7 @@ impl Ctx {
             resolver: dns::resolver(nameserver),
             http: crate::probes::http_client(),
             route53: Route53::new(&sdk),
+            mongo: Arc::new(tyk_dr_mongo::DriverAdmin::from_env()),
             gateway_secret: std::env::var("TYK_DR_GATEWAY_SECRET")
                 .ok()
                 .filter(|s| !s.is_empty()),

@@ -1,4 +1,4 @@
-//! Steps beyond the core sequence: `mongo`, `webhook` and `approval`.
+//! Steps beyond the core sequence: `webhook` and `approval`.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{fact, Facts, Observation, StepError};
+use super::{fact, Facts, StepError};
 use crate::playbook::context::{innermost, Ctx};
 
 /// Parameters of `webhook`.
@@ -26,27 +26,6 @@ pub struct WebhookParams {
 pub struct ApprovalParams {
     /// The question shown to the operator.
     pub message: String,
-}
-
-/// MongoDB moves are only planned here: no MongoDB server can run in this toolkit's test
-/// environment, so the step prints the exact reconfig document and leaves running it to the
-/// operator (playbooks mark it `on_failure: pause`).
-pub(super) fn observe_mongo(ctx: &Ctx) -> Result<Observation, StepError> {
-    let m = &ctx.config.mongo;
-    if !m.enabled {
-        return Ok(Observation::new(
-            json!({"mongo": "disabled in tyk-dr.toml"}),
-            Vec::new(),
-        ));
-    }
-    let forced = ctx.confirm_force_reconfig;
-    Err(StepError::Failed(format!(
-        "move the MongoDB primary to {} by hand: raise the {} members' priority above {} with replSetReconfig{}; then continue",
-        ctx.region(ctx.transition.to),
-        ctx.transition.to,
-        m.priority,
-        if forced { " (force: true confirmed)" } else { " (add force: true only if the old region is lost, and re-run with --confirm-force-reconfig)" }
-    )))
 }
 
 pub(super) async fn webhook(ctx: &Ctx, p: &WebhookParams) -> Result<Facts, StepError> {

@@ -7,6 +7,7 @@ mod dns;
 mod extras;
 mod fence;
 mod gateways;
+mod mongo;
 mod preflight;
 mod redis;
 mod verify;
@@ -45,7 +46,7 @@ pub enum StepKind {
     FlipCname(NoParams),
     /// Unfence the target gateways and make every gateway drop and re-resolve its Redis connections.
     RecycleGateways(NoParams),
-    /// MongoDB primary move (priority change / step down; forced reconfig only when confirmed).
+    /// Move the MongoDB primary: reconfig priorities and step down; forced reconfig only when confirmed.
     Mongo(NoParams),
     /// Move the global name: an UPSERT (`upsert` mode) or waiting for Route 53 failover (`health` mode).
     FlipDns(NoParams),
@@ -141,7 +142,7 @@ impl StepKind {
     /// The time limit when the playbook gives none.
     pub fn default_timeout(name: &str) -> Duration {
         Duration::from_secs(match name {
-            "verify" | "flip-dns" | "resync-redis" => 60,
+            "verify" | "flip-dns" | "resync-redis" | "mongo" => 60,
             "approval" => 3600,
             _ => 30,
         })
@@ -156,7 +157,7 @@ impl StepKind {
             Self::PromoteRedis(_) => redis::observe_promote(ctx).await,
             Self::FlipCname(_) => dns::observe_cname(ctx).await,
             Self::RecycleGateways(_) => gateways::observe(ctx).await,
-            Self::Mongo(_) => extras::observe_mongo(ctx),
+            Self::Mongo(_) => mongo::observe(ctx).await,
             Self::FlipDns(_) => dns::observe_global(ctx).await,
             Self::Verify(_) => Ok(Observation::new(
                 Value::Null,
@@ -186,7 +187,7 @@ impl StepKind {
             Self::PromoteRedis(p) => redis::promote(ctx, p, obs).await,
             Self::FlipCname(_) => dns::flip_cname(ctx, obs).await,
             Self::RecycleGateways(_) => gateways::recycle(ctx).await,
-            Self::Mongo(_) => Ok(Facts::new()),
+            Self::Mongo(_) => mongo::act(ctx).await,
             Self::FlipDns(_) => dns::flip_global(ctx, obs).await,
             Self::Verify(p) => verify::run(ctx, p).await,
             Self::Report(_) => Ok(Facts::new()),
