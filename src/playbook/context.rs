@@ -50,6 +50,8 @@ pub struct Ctx {
     pub confirm_force_reconfig: bool,
     /// Answer "yes" to pauses and approvals.
     pub assume_yes: bool,
+    /// ElastiCache clients of both regions (ElastiCache backend only).
+    pub caches: Option<super::steps::Caches>,
     /// Redis servers this run may read but never pause, promote or demote: the customers'
     /// servers during a shadow drill (see [`Config::shadow_view`]).
     pub protected_redis: Vec<String>,
@@ -71,6 +73,15 @@ impl Ctx {
             .as_deref()
             .and_then(|s| s.parse::<SocketAddr>().ok());
         let sdk = tyk_dr_aws::sdk_config(None, Some(&config.regions.active.name)).await;
+        let caches = if config.redis.backend == crate::config::RedisBackend::Elasticache {
+            let passive = tyk_dr_aws::sdk_config(None, Some(&config.regions.passive.name)).await;
+            Some(super::steps::Caches {
+                active: tyk_dr_aws::elasticache::ElastiCache::new(&sdk),
+                passive: tyk_dr_aws::elasticache::ElastiCache::new(&passive),
+            })
+        } else {
+            None
+        };
         Self {
             redis: RedisAccess {
                 password: if config.redis.auth {
@@ -89,6 +100,7 @@ impl Ctx {
             force: false,
             confirm_force_reconfig: false,
             assume_yes: false,
+            caches,
             protected_redis: Vec::new(),
             facts: Map::new(),
             config,
@@ -113,6 +125,19 @@ impl Ctx {
             .ok_or_else(|| {
                 StepError::Failed(format!("no {side} Redis address in [redis.self_managed]"))
             })
+    }
+
+    /// True for self-managed Redis (reached directly), false for ElastiCache (reached through its API).
+    pub fn self_managed(&self) -> bool {
+        self.config.redis.backend == crate::config::RedisBackend::SelfManaged
+    }
+
+    /// The ElastiCache client of one side's region.
+    pub fn cache(&self, side: Side) -> Result<&tyk_dr_aws::elasticache::ElastiCache, StepError> {
+        self.caches
+            .as_ref()
+            .map(|c| c.of(side))
+            .ok_or_else(|| StepError::Failed("the ElastiCache backend is not configured".into()))
     }
 
     /// True when `addr` serves customers during a shadow drill and must not be changed.

@@ -61,7 +61,17 @@ pub async fn execute(
             step: Some(step.name.clone()),
             ..Default::default()
         })?;
-        let result = tokio::time::timeout(step.timeout, async {
+        let timeout = step
+            .kind
+            .timeout_floor(ctx)
+            .map_or(step.timeout, |floor| floor.max(step.timeout));
+        if timeout > step.timeout {
+            eprintln!(
+                "      time limit raised to {} for this topology",
+                humantime::format_duration(timeout)
+            );
+        }
+        let result = tokio::time::timeout(timeout, async {
             let obs = step.kind.observe(ctx).await?;
             let facts = if obs.actions.is_empty()
                 && !matches!(
@@ -78,7 +88,7 @@ pub async fn execute(
         .unwrap_or_else(|_| {
             Err(StepError::Failed(format!(
                 "timed out after {}",
-                humantime::format_duration(step.timeout)
+                humantime::format_duration(timeout)
             )))
         });
         let duration_ms = started.elapsed().as_millis() as u64;

@@ -18,7 +18,10 @@ fn cname_target(ctx: &Ctx, side: Side) -> Result<String, StepError> {
         (RedisBackend::SelfManaged, Some(sm)) => sm.name(side).map(str::to_owned).ok_or_else(|| {
             StepError::Failed(format!("set `redis.self_managed.{side}_name`: the DNS name the Redis CNAME points at while {side} is active"))
         }),
-        _ => Err(StepError::Failed("flipping the CNAME to an ElastiCache endpoint is not supported yet".into())),
+        (RedisBackend::SelfManaged, None) => Err(StepError::Failed(
+            "add [redis.self_managed] with the servers' addresses and names".into(),
+        )),
+        (RedisBackend::Elasticache, _) => unreachable!("observe_cname returns early for ElastiCache"),
     }
 }
 
@@ -42,6 +45,14 @@ async fn cname_records(ctx: &Ctx) -> Result<Vec<(String, Option<RecordSet>)>, St
 }
 
 pub(super) async fn observe_cname(ctx: &Ctx) -> Result<Observation, StepError> {
+    if !ctx.self_managed() {
+        // Each region's private zone points the CNAME at its own group's primary endpoint
+        // (see `tyk-dr cfn`); promotion made the target's endpoint writable, so nothing moves.
+        return Ok(Observation::new(
+            json!({"cname": "ElastiCache: each region's zone already targets its own group's primary endpoint"}),
+            Vec::new(),
+        ));
+    }
     let target = tyk_dr_aws::route53::normalize_name(&cname_target(ctx, ctx.transition.to)?);
     let records = cname_records(ctx).await?;
     let mut actions = Vec::new();

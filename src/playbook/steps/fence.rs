@@ -32,6 +32,13 @@ pub(super) async fn observe(ctx: &Ctx) -> Result<Observation, StepError> {
     for url in ctx.config.gateway.endpoints.of(source) {
         actions.push(format!("fence gateway {url}"));
     }
+    if !ctx.self_managed() {
+        // ElastiCache: AWS's failover makes the old primary group read-only itself.
+        return Ok(Observation::new(
+            json!({"epoch": current.as_ref().map(|(e, _)| e), "source_redis": "ElastiCache: demoted by the Global Datastore failover"}),
+            actions,
+        ));
+    }
     let source_primary = ctx.redis_primary(source)?;
     let probe = ctx.probe_source_redis().await?;
     if probe.reachable && probe.is_primary() {
@@ -107,7 +114,11 @@ pub(super) async fn act(ctx: &Ctx, obs: &Observation) -> Result<Facts, StepError
                 )
             }),
     );
-    let source_primary = ctx.redis_primary(ctx.transition.from)?;
+    let source_primary = if ctx.self_managed() {
+        ctx.redis_primary(ctx.transition.from)?
+    } else {
+        ""
+    };
     let pause_wanted = obs.observed["source_redis"]["reachable"] == true
         && obs.observed["source_redis"]["role"] == "master";
     let pause = async {

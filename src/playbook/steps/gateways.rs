@@ -28,7 +28,13 @@ pub(super) async fn observe(ctx: &Ctx) -> Result<Observation, StepError> {
 
 pub(super) async fn recycle(ctx: &Ctx) -> Result<Facts, StepError> {
     let (from, to) = (ctx.transition.from, ctx.transition.to);
-    let target_primary = ctx.redis_primary(to)?.to_owned();
+    // Self-managed: each gateway must report the new primary's address. ElastiCache: the region's
+    // own endpoint stays the same (it became writable), so a fresh connection is enough.
+    let target_primary = if ctx.self_managed() {
+        Some(ctx.redis_primary(to)?.to_owned())
+    } else {
+        None
+    };
     // The source's gateways are fenced; reconnecting them too stops writes to the old primary.
     let source = join_all(
         ctx.config
@@ -55,7 +61,8 @@ pub(super) async fn recycle(ctx: &Ctx) -> Result<Facts, StepError> {
                     .await;
                 match (unfenced, answer) {
                     (Ok(200..=299), Ok(a))
-                        if a["connected"] == true && a["address"] == target_primary.as_str() =>
+                        if a["connected"] == true
+                            && target_primary.as_deref().is_none_or(|t| a["address"] == t) =>
                     {
                         return json!({"gateway": url, "attempts": attempts});
                     }

@@ -4,6 +4,7 @@
 //! step re-run after a crash converges instead of repeating itself.
 
 mod dns;
+mod elasticache;
 mod extras;
 mod fence;
 mod gateways;
@@ -20,6 +21,7 @@ use serde_json::{Map, Value};
 use super::context::Ctx;
 use super::model::params;
 
+pub use elasticache::{Caches, PROMOTION_TIMEOUT};
 pub use extras::{confirm as extras_confirm, ApprovalParams, WebhookParams};
 pub use preflight::PreflightParams;
 pub use redis::PromoteParams;
@@ -148,12 +150,23 @@ impl StepKind {
         })
     }
 
+    /// A longer time limit than the playbook's that this step needs with this topology: promoting
+    /// a Global Datastore takes AWS minutes, not the seconds a self-managed promotion takes.
+    pub fn timeout_floor(&self, ctx: &Ctx) -> Option<Duration> {
+        match self {
+            Self::PromoteRedis(_) if !ctx.self_managed() => Some(PROMOTION_TIMEOUT),
+            _ => None,
+        }
+    }
+
     /// Reads the world; never changes it.
     pub async fn observe(&self, ctx: &Ctx) -> Result<Observation, StepError> {
         match self {
             Self::Preflight(p) => preflight::observe(ctx, p).await,
+            Self::ResyncRedis(_) if !ctx.self_managed() => elasticache::observe_resync(ctx).await,
             Self::ResyncRedis(_) => redis::observe_resync(ctx).await,
             Self::Fence(_) => fence::observe(ctx).await,
+            Self::PromoteRedis(_) if !ctx.self_managed() => elasticache::observe_promote(ctx).await,
             Self::PromoteRedis(_) => redis::observe_promote(ctx).await,
             Self::FlipCname(_) => dns::observe_cname(ctx).await,
             Self::RecycleGateways(_) => gateways::observe(ctx).await,
@@ -184,6 +197,7 @@ impl StepKind {
             Self::Preflight(p) => preflight::act(ctx, p, obs),
             Self::ResyncRedis(_) => redis::resync(ctx, obs).await,
             Self::Fence(_) => fence::act(ctx, obs).await,
+            Self::PromoteRedis(_) if !ctx.self_managed() => elasticache::promote(ctx).await,
             Self::PromoteRedis(p) => redis::promote(ctx, p, obs).await,
             Self::FlipCname(_) => dns::flip_cname(ctx, obs).await,
             Self::RecycleGateways(_) => gateways::recycle(ctx).await,

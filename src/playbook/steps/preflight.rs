@@ -34,26 +34,58 @@ pub(super) async fn observe(ctx: &Ctx, p: &PreflightParams) -> Result<Observatio
     let s = status::collect(&ctx.config, &Probes::new(&ctx.config)).await;
     let (from, to) = (s.region(ctx.transition.from), s.region(ctx.transition.to));
     let mut problems = Vec::new();
-    match to.redis.first() {
-        None => problems.push(format!("no {} Redis is configured", ctx.transition.to)),
-        Some(r) if !r.reachable => problems.push(format!(
-            "target Redis {} is unreachable: {}",
-            r.addr,
-            r.error.as_deref().unwrap_or("no answer")
-        )),
-        Some(_) => {}
-    }
+    let (target_redis, source_up, target_is_primary) = if ctx.self_managed() {
+        match to.redis.first() {
+            None => problems.push(format!("no {} Redis is configured", ctx.transition.to)),
+            Some(r) if !r.reachable => problems.push(format!(
+                "target Redis {} is unreachable: {}",
+                r.addr,
+                r.error.as_deref().unwrap_or("no answer")
+            )),
+            Some(_) => {}
+        }
+        (
+            json!(to.redis.first()),
+            from.redis.first().is_some_and(|r| r.reachable),
+            to.redis.first().is_some_and(|r| r.is_primary()),
+        )
+    } else {
+        let (target, source) = tokio::join!(
+            cache_group(ctx, ctx.transition.to),
+            cache_group(ctx, ctx.transition.from)
+        );
+        match &target {
+            Ok(Some(g)) if g.status == "available" => {}
+            Ok(Some(g)) => {
+                problems.push(format!("target ElastiCache group {} is {}", g.id, g.status))
+            }
+            Ok(None) => problems.push(format!(
+                "no ElastiCache group {} in {}: run `tyk-dr plan`",
+                crate::plan::desired::cache_name(&ctx.config, ctx.transition.to),
+                ctx.region(ctx.transition.to)
+            )),
+            Err(e) => problems.push(format!("the target region's ElastiCache API: {e}")),
+        }
+        let target_is_primary = matches!(&target, Ok(Some(g)) if g.global.as_ref().is_none_or(|(_, role)| role == "primary"));
+        (
+            json!(target
+                .as_ref()
+                .ok()
+                .and_then(Option::as_ref)
+                .map(|g| json!({"group": g.id, "status": g.status, "global": g.global}))),
+            matches!(source, Ok(Some(g)) if g.status == "available"),
+            target_is_primary,
+        )
+    };
     if !to.gateways.iter().any(|g| g.reachable) {
         problems.push(format!("no {} gateway answers /hello", ctx.transition.to));
     }
-    let source_up = from.redis.first().is_some_and(|r| r.reachable);
     let limit = p
         .max_canary_age
         .unwrap_or(ctx.config.drills.max_rpo)
         .as_millis() as i64;
     // The canary flows from the configured active side; after a failover the probe reads it
     // the other way round, so only judge replication lag on a failover with the source up.
-    let target_is_primary = to.redis.first().is_some_and(|r| r.is_primary());
     if source_up && !target_is_primary && ctx.transition.from == crate::config::Side::Active {
         if let Some(age) = s.canary.age_ms.filter(|age| *age > limit) {
             problems.push(format!(
@@ -62,7 +94,7 @@ pub(super) async fn observe(ctx: &Ctx, p: &PreflightParams) -> Result<Observatio
         }
     }
     let observed = json!({
-        "target_redis": to.redis.first(),
+        "target_redis": target_redis,
         "target_gateways_answering": to.gateways.iter().filter(|g| g.reachable).count(),
         "source_redis_reachable": source_up,
         "source_gateways_answering": from.gateways.iter().filter(|g| g.reachable).count(),
@@ -71,6 +103,25 @@ pub(super) async fn observe(ctx: &Ctx, p: &PreflightParams) -> Result<Observatio
     });
     let actions = problems.iter().map(|p| format!("refuse: {p}")).collect();
     Ok(Observation::new(observed, actions))
+}
+
+/// One side's replication group as its region's API reports it; an API that does not answer
+/// within 5 s counts as a lost region (the SDK would otherwise retry for much longer).
+async fn cache_group(
+    ctx: &Ctx,
+    side: crate::config::Side,
+) -> Result<Option<tyk_dr_aws::elasticache::ReplicationGroup>, String> {
+    let id = crate::plan::desired::cache_name(&ctx.config, side);
+    let cache = ctx.cache(side).map_err(|e| e.to_string())?;
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        cache.replication_group(&id),
+    )
+    .await
+    {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer from {} within 5 s", ctx.region(side))),
+    }
 }
 
 pub(super) fn act(ctx: &Ctx, _p: &PreflightParams, obs: &Observation) -> Result<Facts, StepError> {

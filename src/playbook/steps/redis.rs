@@ -1,8 +1,6 @@
 //! Redis steps for self-managed servers: `promote-redis` (and the demotion of
-//! the old primary) and `resync-redis` (failback's first move).
-//!
-//! ElastiCache promotion (FailoverGlobalReplicationGroup) needs the ElastiCache
-//! adapter and is refused with a clear message until it lands.
+//! the old primary) and `resync-redis` (failback's first move). The ElastiCache
+//! backend's versions are in [`super::elasticache`].
 
 use std::time::Duration;
 
@@ -10,7 +8,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{Facts, Observation, StepError};
-use crate::config::RedisBackend;
 use crate::playbook::context::Ctx;
 use crate::probes::redis::{self as redis_probe, RedisProbe, CANARY_KEY};
 
@@ -34,15 +31,6 @@ impl Default for PromoteParams {
         Self {
             catch_up_timeout: Self::default_catch_up(),
         }
-    }
-}
-
-fn self_managed_only(ctx: &Ctx) -> Result<(), StepError> {
-    match ctx.config.redis.backend {
-        RedisBackend::SelfManaged => Ok(()),
-        RedisBackend::Elasticache => Err(StepError::Failed(
-            "promoting ElastiCache (FailoverGlobalReplicationGroup) is not supported yet; use the ElastiCache console or CLI, then re-run with --resume".into(),
-        )),
     }
 }
 
@@ -94,7 +82,6 @@ async fn wait_until(
 }
 
 pub(super) async fn observe_promote(ctx: &Ctx) -> Result<Observation, StepError> {
-    self_managed_only(ctx)?;
     let (s, t) = (
         ctx.redis_primary(ctx.transition.from)?,
         ctx.redis_primary(ctx.transition.to)?,
@@ -157,7 +144,6 @@ pub(super) async fn promote(
 }
 
 pub(super) async fn observe_resync(ctx: &Ctx) -> Result<Observation, StepError> {
-    self_managed_only(ctx)?;
     let (current, returning) = (
         ctx.redis_primary(ctx.transition.from)?,
         ctx.redis_primary(ctx.transition.to)?,
