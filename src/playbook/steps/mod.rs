@@ -11,6 +11,7 @@ mod gateways;
 mod mongo;
 mod preflight;
 mod redis;
+mod sentinel;
 mod verify;
 
 use std::time::Duration;

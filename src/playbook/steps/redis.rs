@@ -34,6 +34,15 @@ impl Default for PromoteParams {
     }
 }
 
+/// Sentinel watches these servers: promotion goes through it so it does not undo ours.
+fn uses_sentinel(ctx: &Ctx) -> bool {
+    ctx.config
+        .redis
+        .self_managed
+        .as_ref()
+        .is_some_and(|sm| !sm.sentinels.is_empty())
+}
+
 fn host_port(addr: &str) -> (&str, &str) {
     addr.rsplit_once(':').unwrap_or((addr, "6379"))
 }
@@ -91,7 +100,11 @@ pub(super) async fn observe_promote(ctx: &Ctx) -> Result<Observation, StepError>
     let source = source?;
     let mut actions = Vec::new();
     if !target.is_primary() {
-        actions.push(format!("promote {t} (REPLICAOF NO ONE)"));
+        actions.push(if uses_sentinel(ctx) {
+            format!("promote {t} (SENTINEL FAILOVER, {t} the preferred replica)")
+        } else {
+            format!("promote {t} (REPLICAOF NO ONE)")
+        });
     }
     if source.reachable && source.is_primary() && !ctx.is_protected(s) {
         actions.push(format!("demote {s} to a replica of {t}"));
@@ -121,7 +134,11 @@ pub(super) async fn promote(
             .await;
             facts.insert("caught_up".into(), json!(caught.is_some()));
         }
-        replicaof(ctx, t, None).await?;
+        if uses_sentinel(ctx) {
+            facts.extend(super::sentinel::failover(ctx, t).await?);
+        } else {
+            replicaof(ctx, t, None).await?;
+        }
         facts.insert("promoted_at_ms".into(), json!(crate::probes::now_ms()));
     }
     // The newest canary the new primary holds bounds the data this failover lost.
