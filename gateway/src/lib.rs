@@ -78,10 +78,13 @@ pub fn run() -> i32 {
             }
         };
         server::spawn_background(&state);
+        // The state lives as long as the process: workers borrow it for `'static` instead of cloning an
+        // `Arc` (a reference count shared by every thread) for each request.
+        let shared: &'static state::AppState = Box::leak(Box::new(state.clone()));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut handles = Vec::new();
         for (i, l) in listeners.into_iter().enumerate() {
-            match server::spawn_worker(state.clone(), l, i, stop_rx.clone()) {
+            match server::spawn_worker(shared, l, i, stop_rx.clone()) {
                 Ok(h) => handles.push(h),
                 Err(e) => {
                     eprintln!("error: cannot start worker thread: {e}");

@@ -1,10 +1,19 @@
 //! Prometheus metrics served at `metrics_path`.
+//!
+//! The per-request metrics (request counter, latency histogram) are sharded: every worker thread adds to
+//! its own cache line and a scrape sums the shards, so serving threads never contend on a shared counter
+//! or on the lock inside `prometheus_client`'s histogram.
 
-use prometheus_client::encoding::{text::encode, EncodeLabelSet};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use prometheus_client::encoding::{
+    text::encode, EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet,
+};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 
 use crate::store::redis::StoreMetrics;
@@ -27,17 +36,138 @@ pub struct NotificationLabels {
     pub outcome: String,
 }
 
-/// Per-route cache of `tyk_gw_requests` counters by status code (read-mostly).
+/// Shards per metric; threads are spread over them round-robin.
+const SHARDS: usize = 16;
+
+/// One cache line.
 #[derive(Debug, Default)]
-pub struct RouteCounters(std::sync::RwLock<Vec<(u16, Counter)>>);
+#[repr(align(128))]
+struct Padded<T>(T);
+
+/// This thread's shard.
+fn shard() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    SHARD.with(|s| *s)
+}
+
+/// A Prometheus counter whose increments go to per-thread shards.
+#[derive(Debug, Clone, Default)]
+pub struct ShardedCounter(Arc<[Padded<AtomicU64>; SHARDS]>);
+
+impl ShardedCounter {
+    /// Add one.
+    pub fn inc(&self) {
+        self.0[shard()].0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Current total.
+    pub fn get(&self) -> u64 {
+        self.0.iter().map(|c| c.0.load(Ordering::Relaxed)).sum()
+    }
+}
+
+impl TypedMetric for ShardedCounter {
+    const TYPE: MetricType = MetricType::Counter;
+}
+
+impl EncodeMetric for ShardedCounter {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        encoder.encode_counter::<NoLabelSet, _, u64>(&self.get(), None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+}
+
+/// Upper bounds of the latency buckets: 0.1 ms doubling up to ~3.3 s (then +Inf).
+const BUCKETS: usize = 16;
+
+fn bucket_bound(i: usize) -> f64 {
+    0.000_1 * f64::from(1u32 << i)
+}
+
+/// One shard of [`ShardedHistogram`]: per-bucket counts (last = +Inf), count and sum in nanoseconds.
+#[derive(Debug, Default)]
+struct HistShard {
+    buckets: [AtomicU64; BUCKETS + 1],
+    count: AtomicU64,
+    sum_ns: AtomicU64,
+}
+
+/// A latency histogram (seconds) whose observations go to per-thread shards.
+#[derive(Debug, Clone, Default)]
+pub struct ShardedHistogram(Arc<[Padded<HistShard>; SHARDS]>);
+
+impl ShardedHistogram {
+    /// Record one duration.
+    pub fn observe_duration(&self, d: std::time::Duration) {
+        let secs = d.as_secs_f64();
+        let i = (0..BUCKETS)
+            .find(|&i| secs <= bucket_bound(i))
+            .unwrap_or(BUCKETS);
+        let s = &self.0[shard()].0;
+        s.buckets[i].fetch_add(1, Ordering::Relaxed);
+        s.count.fetch_add(1, Ordering::Relaxed);
+        s.sum_ns.fetch_add(
+            u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Record one observation in seconds.
+    pub fn observe(&self, secs: f64) {
+        self.observe_duration(std::time::Duration::from_secs_f64(secs.max(0.0)));
+    }
+
+    /// (sum in seconds, count, non-cumulative buckets with their upper bounds).
+    pub fn snapshot(&self) -> (f64, u64, Vec<(f64, u64)>) {
+        let mut buckets: Vec<(f64, u64)> = (0..BUCKETS)
+            .map(bucket_bound)
+            .chain(std::iter::once(f64::MAX))
+            .map(|b| (b, 0))
+            .collect();
+        let (mut count, mut sum_ns) = (0u64, 0u64);
+        for s in self.0.iter() {
+            for (b, c) in buckets.iter_mut().zip(s.0.buckets.iter()) {
+                b.1 += c.load(Ordering::Relaxed);
+            }
+            count += s.0.count.load(Ordering::Relaxed);
+            sum_ns = sum_ns.saturating_add(s.0.sum_ns.load(Ordering::Relaxed));
+        }
+        (sum_ns as f64 / 1e9, count, buckets)
+    }
+}
+
+impl TypedMetric for ShardedHistogram {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for ShardedHistogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let (sum, count, buckets) = self.snapshot();
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+}
+
+/// Per-route cache of `tyk_gw_requests` counters by status code (read-mostly; loads take no lock).
+#[derive(Debug, Default)]
+pub struct RouteCounters(arc_swap::ArcSwap<Vec<(u16, ShardedCounter)>>);
 
 /// All metric handles plus their registry.
 pub struct Metrics {
     registry: Registry,
     /// Requests by API and status.
-    pub requests: Family<RequestLabels, Counter>,
+    pub requests: Family<RequestLabels, ShardedCounter>,
     /// End-to-end latency of proxied requests (seconds).
-    pub latency: Histogram,
+    pub latency: ShardedHistogram,
     /// Redis state and reconnect counter.
     pub store: StoreMetrics,
     /// Cached sessions (set at scrape time).
@@ -60,13 +190,13 @@ impl Metrics {
     /// Register every metric.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("tyk_gw");
-        let requests = Family::<RequestLabels, Counter>::default();
+        let requests = Family::<RequestLabels, ShardedCounter>::default();
         registry.register(
             "requests",
             "Requests by API id and HTTP status",
             requests.clone(),
         );
-        let latency = Histogram::new(exponential_buckets(0.000_1, 2.0, 16));
+        let latency = ShardedHistogram::default();
         registry.register(
             "request_duration_seconds",
             "Proxied request latency",
@@ -123,13 +253,7 @@ impl Metrics {
 
     /// Count one request for a route, through its counter cache.
     pub fn route_request(&self, cache: &RouteCounters, api: &str, code: u16) {
-        if let Some((_, c)) = cache
-            .0
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .find(|(s, _)| *s == code)
-        {
+        if let Some((_, c)) = cache.0.load().iter().find(|(s, _)| *s == code) {
             c.inc();
             return;
         }
@@ -141,11 +265,13 @@ impl Metrics {
             })
             .clone();
         c.inc();
-        cache
-            .0
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((code, c));
+        cache.0.rcu(|v| {
+            let mut v = Vec::clone(v);
+            if !v.iter().any(|(s, _)| *s == code) {
+                v.push((code, c.clone()));
+            }
+            v
+        });
     }
 
     /// Text exposition format.
@@ -153,5 +279,62 @@ impl Metrics {
         let mut out = String::new();
         let _ = encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sharded_metrics_render_like_prometheus_ones() {
+        let m = Metrics::new();
+        let route = RouteCounters::default();
+        for _ in 0..3 {
+            m.route_request(&route, "a", 200);
+        }
+        std::thread::spawn({
+            let c = m.requests.get_or_create(&RequestLabels {
+                api: "a".into(),
+                code: 200,
+            });
+            let c = c.clone();
+            move || c.inc()
+        })
+        .join()
+        .unwrap();
+        m.request("-", 404);
+        m.latency.observe(0.000_05);
+        m.latency.observe(0.003);
+        m.latency.observe(100.0);
+        let out = m.render();
+        assert!(
+            out.contains("tyk_gw_requests_total{api=\"a\",code=\"200\"} 4"),
+            "{out}"
+        );
+        assert!(
+            out.contains("tyk_gw_requests_total{api=\"-\",code=\"404\"} 1"),
+            "{out}"
+        );
+        assert!(
+            out.contains("# TYPE tyk_gw_request_duration_seconds histogram"),
+            "{out}"
+        );
+        assert!(
+            out.contains("tyk_gw_request_duration_seconds_count 3"),
+            "{out}"
+        );
+        assert!(
+            out.contains("tyk_gw_request_duration_seconds_bucket{le=\"0.0001\"} 1"),
+            "{out}"
+        );
+        assert!(
+            out.contains("tyk_gw_request_duration_seconds_bucket{le=\"0.0032\"} 2"),
+            "{out}"
+        );
+        assert!(
+            out.contains("tyk_gw_request_duration_seconds_bucket{le=\"+Inf\"} 3"),
+            "{out}"
+        );
     }
 }

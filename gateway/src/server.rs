@@ -16,7 +16,11 @@ use crate::state::AppState;
 /// Serve on an already-bound listener until `stop` turns true, then drain: stop accepting, let in-flight
 /// requests finish (keep-alive connections are closed after their current request) for up to
 /// `shutdown_grace_ms`.
-pub async fn serve(state: Arc<AppState>, listener: TcpListener, mut stop: watch::Receiver<bool>) {
+pub async fn serve(
+    state: &'static AppState,
+    listener: TcpListener,
+    mut stop: watch::Receiver<bool>,
+) {
     let max_head = state.settings.raw.max_header_bytes;
     let graceful = GracefulShutdown::new();
     loop {
@@ -34,11 +38,16 @@ pub async fn serve(state: Arc<AppState>, listener: TcpListener, mut stop: watch:
             }
         };
         let _ = stream.set_nodelay(true);
-        let svc_state = state.clone();
+        // The client address as a header value, formatted once per connection (X-Forwarded-For).
+        let client_ip =
+            http::HeaderValue::from_maybe_shared(bytes::Bytes::from(remote.ip().to_string()))
+                .unwrap_or(http::HeaderValue::from_static("unknown"));
         let svc = service_fn(move |req| {
-            let state = svc_state.clone();
+            let client_ip = client_ip.clone();
             async move {
-                Ok::<_, std::convert::Infallible>(crate::proxy::handle(state, req, remote).await)
+                Ok::<_, std::convert::Infallible>(
+                    crate::proxy::handle(state, req, remote, client_ip).await,
+                )
             }
         });
         let conn = http1::Builder::new()
@@ -107,7 +116,7 @@ pub fn bind(addr: SocketAddr, n: usize) -> std::io::Result<Vec<std::net::TcpList
 
 /// Run one worker: a single-threaded runtime serving one listener, on its own OS thread.
 pub fn spawn_worker(
-    state: Arc<AppState>,
+    state: &'static AppState,
     listener: std::net::TcpListener,
     id: usize,
     stop: watch::Receiver<bool>,

@@ -53,12 +53,20 @@ impl AppState {
             Duration::from_secs(c.stale_max_age_secs),
             c.max_entries,
         );
-        let region = HeaderValue::from_str(&settings.raw.region).map_err(|_| {
+        let dynamic = HeaderValue::from_str(&settings.raw.region).map_err(|_| {
             format!(
                 "region `{}` is not a valid header value",
                 settings.raw.region
             )
         })?;
+        // Static, so attaching it to every response copies a pointer instead of touching a reference
+        // count shared by all worker threads (one small leak per state; the state lives for the process).
+        // (`from_static` only takes visible ASCII; other valid values stay reference counted.)
+        let region = if settings.raw.region.bytes().all(|b| (32..127).contains(&b)) {
+            HeaderValue::from_static(Box::leak(settings.raw.region.clone().into_boxed_str()))
+        } else {
+            dynamic
+        };
         let fenced = settings.raw.fence_file.as_ref().is_some_and(|f| f.exists());
         let state = Arc::new(Self {
             routes: ArcSwap::from_pointee(RouteTable::default()),

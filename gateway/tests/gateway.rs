@@ -1035,3 +1035,93 @@ async fn a_second_gateway_on_the_same_address_is_refused() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen"));
 }
+
+/// A raw HTTP/1.1 upstream (no hyper) so the gateway's upstream client sees the framings hyper would
+/// normalise: chunked with trailers and a stray Content-Length, `Connection: close`, HTTP/1.0 read-until-close,
+/// a 100 Continue before the answer, and 204.
+async fn start_raw_upstream() -> std::net::SocketAddr {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = l.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let mut s = BufReader::new(s);
+                loop {
+                    let mut line = String::new();
+                    if s.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let path = line.split(' ').nth(1).unwrap_or("/").to_string();
+                    let mut len = 0usize;
+                    loop {
+                        let mut h = String::new();
+                        s.read_line(&mut h).await.unwrap();
+                        if h == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap();
+                        }
+                    }
+                    let mut body = vec![0; len];
+                    s.read_exact(&mut body).await.unwrap();
+                    let out: Vec<u8> = match path.as_str() {
+                        "/chunked" => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nX-Trailer: t\r\n\r\n".to_vec(),
+                        "/close" => b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\n\r\nclose".to_vec(),
+                        "/http10" => b"HTTP/1.0 200 OK\r\n\r\nuntil close".to_vec(),
+                        "/continue" => b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 4\r\n\r\ndone".to_vec(),
+                        "/empty" => b"HTTP/1.1 204 No Content\r\n\r\n".to_vec(),
+                        _ => format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{}", body.len() + 3, "ok:")
+                            .into_bytes()
+                            .into_iter()
+                            .chain(body)
+                            .collect(),
+                    };
+                    // Split writes so heads and bodies arrive in pieces.
+                    let (a, b) = out.split_at(out.len() / 2);
+                    s.get_mut().write_all(a).await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    s.get_mut().write_all(b).await.unwrap();
+                    if path == "/close" || path == "/http10" {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_framings_pass_through_and_connections_are_reused() {
+    let redis = Redis::start("127.0.0.1", free_port());
+    let up = start_raw_upstream().await;
+    let gw = start_gateway(&redis_at(redis.addr), &standard_extra(), |apps| {
+        std::fs::write(
+            apps.join("raw.json"),
+            format!(r#"{{"api_id":"raw","use_keyless":true,"proxy":{{"listen_path":"/raw/","target_url":"http://{up}","strip_listen_path":true}}}}"#),
+        )
+        .unwrap();
+    })
+    .await;
+    // Twice each: the second round runs on pooled connections (or fresh ones after a close).
+    for _ in 0..2 {
+        let r = get(&gw.url("/raw/chunked"), &[]).await;
+        assert_eq!((r.status, r.body.as_str()), (200, "hello, world"));
+        assert_eq!(r.header("x-tyk-dr-region"), Some("test-region"));
+        let r = get(&gw.url("/raw/close"), &[]).await;
+        assert_eq!((r.status, r.body.as_str()), (200, "close"));
+        let r = get(&gw.url("/raw/http10"), &[]).await;
+        assert_eq!((r.status, r.body.as_str()), (200, "until close"));
+        let r = get(&gw.url("/raw/continue"), &[]).await;
+        assert_eq!((r.status, r.body.as_str()), (201, "done"));
+        let r = get(&gw.url("/raw/empty"), &[]).await;
+        assert_eq!((r.status, r.body.as_str()), (204, ""));
+        let r = call("POST", &gw.url("/raw/echo"), &[], "payload").await;
+        assert_eq!((r.status, r.body.as_str()), (200, "ok:payload"));
+    }
+}

@@ -42,6 +42,11 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
         .flat_map(|v| v.split(','))
         .filter_map(|n| HeaderName::try_from(n.trim()).ok())
         .collect();
+    // A message with both is framed by Transfer-Encoding (RFC 9112 §6.3): passing its stray
+    // Content-Length on would truncate the body we re-frame (or desynchronise the next hop).
+    if h.contains_key(header::TRANSFER_ENCODING) {
+        h.remove(header::CONTENT_LENGTH);
+    }
     for n in named.iter().chain(HOP_BY_HOP.iter()) {
         h.remove(n);
     }
@@ -53,6 +58,7 @@ pub async fn forward(
     route: &ApiRoute,
     mut req: Request<Incoming>,
     client: SocketAddr,
+    client_ip: HeaderValue,
 ) -> Result<Response<Body>, GwError> {
     let path = upstream_path(route, req.uri().path(), req.uri().query());
     let uri = Uri::try_from(path)
@@ -62,12 +68,11 @@ pub async fn forward(
     let h = req.headers_mut();
     strip_hop_by_hop(h);
     let original_host = h.get(header::HOST).cloned();
-    let ip = client.ip().to_string();
     let xff = match h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {ip}"),
-        None => ip,
+        Some(prev) => HeaderValue::from_str(&format!("{prev}, {}", client.ip())).ok(),
+        None => Some(client_ip),
     };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
+    if let Some(v) = xff {
         h.insert(X_FORWARDED_FOR, v);
     }
     h.insert(X_FORWARDED_PROTO, HTTP);

@@ -14,7 +14,6 @@ pub mod limits;
 pub mod upstream;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Instant;
 
 use http::{Request, Response};
@@ -28,20 +27,21 @@ const X_TYK_DR_REGION: http::HeaderName = http::HeaderName::from_static("x-tyk-d
 
 /// Handle one request end to end.
 pub async fn handle(
-    state: Arc<AppState>,
+    state: &AppState,
     req: Request<Incoming>,
     client: SocketAddr,
+    client_ip: http::HeaderValue,
 ) -> Response<Body> {
     let path = req.uri().path();
     let cfg = &state.settings.raw;
     let mut resp = if path == cfg.health_path {
-        health::hello(&state)
+        health::hello(state)
     } else if path == cfg.ready_path {
-        health::ready(&state)
+        health::ready(state)
     } else if path == cfg.metrics_path {
-        health::metrics(&state)
+        health::metrics(state)
     } else if path == "/tyk" || path.starts_with("/tyk/") {
-        mgmt::handle(&state, req).await
+        mgmt::handle(state, req).await
     } else {
         let start = Instant::now();
         let routes = state.routes.load_full();
@@ -52,7 +52,7 @@ pub async fn handle(
                 r
             }
             Some(route) => {
-                let r = proxy(&state, route, req, client)
+                let r = proxy(state, route, req, client, client_ip)
                     .await
                     .unwrap_or_else(GwError::into_response);
                 state.metrics.route_request(
@@ -63,7 +63,7 @@ pub async fn handle(
                 r
             }
         };
-        state.metrics.latency.observe(start.elapsed().as_secs_f64());
+        state.metrics.latency.observe_duration(start.elapsed());
         resp
     };
     resp.headers_mut()
@@ -76,6 +76,7 @@ async fn proxy(
     route: &crate::apis::ApiRoute,
     req: Request<Incoming>,
     client: SocketAddr,
+    client_ip: http::HeaderValue,
 ) -> Result<Response<Body>, GwError> {
     if state.is_fenced() && state.settings.raw.fence_blocks_traffic {
         return Err(GwError::Fenced);
@@ -88,7 +89,14 @@ async fn proxy(
         let caller = auth::authenticate(state, route, &parts).await?;
         limits::check_key(state, route, &caller)?
     };
-    let mut resp = forward::forward(state, route, Request::from_parts(parts, body), client).await?;
+    let mut resp = forward::forward(
+        state,
+        route,
+        Request::from_parts(parts, body),
+        client,
+        client_ip,
+    )
+    .await?;
     if let Some(d) = report {
         rate_headers(resp.headers_mut(), &d);
     }
