@@ -5,7 +5,8 @@
 //! active gateways (readiness answers 503) flips traffic on Route 53's data plane.
 //! `flip_mode = "upsert"`: a simple record pointing at the active region; tyk-dr UPSERTs it.
 //! Records are CNAMEs (not aliases) so `dns.global_ttl` applies; the fencing TXT record
-//! `_tyk-dr-epoch.<global_name>` starts at `active=<region> epoch=1`.
+//! `_tyk-dr-epoch.<global_name>` starts at `active=<region> epoch=1`. A shadow stack's name gets
+//! the same shape ([`super::shadow`]).
 //! Regional stacks' outputs arrive as parameters (exports cannot cross regions).
 
 use serde_json::json;
@@ -124,6 +125,7 @@ pub fn template(cfg: &Config) -> serde_json::Value {
         }),
     );
 
+    super::shadow::add_global(cfg, &mut f);
     let drill_note = super::drill::add(cfg, &mut f);
 
     for side in Side::BOTH {

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use ipnet::Ipv4Net;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::security::LB_PORTS;
 use super::tags::{COMPONENT, PROJECT, REGION};
@@ -306,6 +306,7 @@ fn health_mode_has_primary_and_secondary_failover_records() {
     let records = of_type(g, "AWS::Route53::RecordSet");
     let failover: Vec<(&str, &Value)> = records
         .iter()
+        .filter(|(_, r)| r["Properties"]["Name"] == "api.payments.example.")
         .filter_map(|(_, r)| {
             r["Properties"]["Failover"]
                 .as_str()
@@ -330,6 +331,58 @@ fn health_mode_has_primary_and_secondary_failover_records() {
     let epoch = &g.body["Resources"]["EpochRecord"]["Properties"];
     assert_eq!(epoch["Name"], "_tyk-dr-epoch.api.payments.example.");
     assert_eq!(epoch["ResourceRecords"][0], "\"active=eu-west-1 epoch=1\"");
+}
+
+#[test]
+fn the_shadow_stack_gets_its_own_names_health_checks_and_epoch() {
+    let c = cfg(FULL);
+    let t = generate(&c);
+    let g = &t[2];
+    let res = &g.body["Resources"];
+    let (p, s) = (
+        &res["ShadowActiveRecord"]["Properties"],
+        &res["ShadowPassiveRecord"]["Properties"],
+    );
+    assert_eq!(p["Name"], "drill-api.payments.example.");
+    assert_eq!(
+        (&p["Failover"], &s["Failover"]),
+        (&json!("PRIMARY"), &json!("SECONDARY"))
+    );
+    assert_eq!(p["ResourceRecords"], json!(["10.10.1.50"]));
+    assert_eq!(s["ResourceRecords"], json!(["10.20.1.50"]));
+    let hc = &res["ShadowPassiveHealthCheck"]["Properties"]["HealthCheckConfig"];
+    assert_eq!(
+        (&hc["IPAddress"], &hc["Port"]),
+        (&json!("10.20.1.50"), &json!(8080))
+    );
+    assert_eq!(
+        res["ShadowEpochRecord"]["Properties"]["Name"],
+        "_tyk-dr-epoch.drill-api.payments.example."
+    );
+    // Each region's private zone: the shadow CNAME targets that side's shadow Redis.
+    for (regional, target) in [
+        (&t[0], "redis-drill-a.tyk-dr.internal"),
+        (&t[1], "redis-drill-b.tyk-dr.internal"),
+    ] {
+        let r = &regional.body["Resources"]["ShadowRedisRecord"]["Properties"];
+        assert_eq!(r["Name"], "redis-drill.tyk-dr.internal.");
+        assert_eq!(r["ResourceRecords"], json!([target]));
+    }
+    // Without a shadow stack, none of it.
+    let mut plain = cfg(FULL);
+    plain.drills.shadow_stack = None;
+    plain.drills.shadow = false;
+    for t in generate(&plain) {
+        assert!(
+            !t.body["Resources"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .any(|k| k.starts_with("Shadow")),
+            "{}",
+            t.file_name
+        );
+    }
 }
 
 #[test]
