@@ -73,6 +73,15 @@ fn render(html: &Path, screenshot: &Path) -> String {
     String::from_utf8_lossy(&dom.stdout).into_owned()
 }
 
+/// The drill's load saw at least one answer from the passive region.
+fn served_by_passive(report: &Value) -> bool {
+    report["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|b| b["by_passive"].as_u64().unwrap() > 0)
+}
+
 #[test]
 fn drills_pass_with_reports_and_fail_back_when_a_threshold_is_impossible() {
     let env = LocalEnv::up(RUN_DIR);
@@ -92,11 +101,7 @@ fn drills_pass_with_reports_and_fail_back_when_a_threshold_is_impossible() {
     assert_eq!(report["kind"], "full");
     assert!(report["requests"].as_u64().unwrap() > 100, "the load ran");
     assert!(
-        report["timeline"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|b| b["by_passive"].as_u64().unwrap() > 0),
+        served_by_passive(&report),
         "the load saw the passive region serve"
     );
     let id = report["id"].as_str().unwrap();
@@ -204,11 +209,7 @@ fn shadow_drill_leaves_customers_alone(env: &LocalEnv, config: &Path) {
     assert_eq!(report["global_name"], "drill-api.tyk-dr.test");
     assert_eq!(report["redis_cname"], "redis-drill.tyk-dr.internal");
     assert!(
-        report["timeline"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|b| b["by_passive"].as_u64().unwrap() > 0),
+        served_by_passive(&report),
         "the drill's own load was served by the passive region: {report:#}"
     );
     let md = std::fs::read_to_string(

@@ -335,30 +335,7 @@ pub struct Mongo {
 
 /// Replica set members per region, e.g. `10.10.1.30:27017`, exactly as `rs.conf()` lists
 /// their `host` (the step matches config members by this name).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct MongoEndpoints {
-    /// The active region's members.
-    #[serde(default)]
-    pub active: Vec<String>,
-    /// The passive region's members.
-    #[serde(default)]
-    pub passive: Vec<String>,
-}
-
-impl MongoEndpoints {
-    /// True when no member is listed.
-    pub fn is_empty(&self) -> bool {
-        self.active.is_empty() && self.passive.is_empty()
-    }
-
-    /// The members of one side.
-    pub fn of(&self, side: Side) -> &[String] {
-        match side {
-            Side::Active => &self.active,
-            Side::Passive => &self.passive,
-        }
-    }
-}
+pub type MongoEndpoints = Endpoints;
 
 impl Mongo {
     fn default_replica_set() -> String {
@@ -438,24 +415,25 @@ pub struct Gateway {
     pub endpoints: Endpoints,
 }
 
-/// Gateway base URLs per region, e.g. `http://127.0.1.21:8080`.
+/// Addresses per region: gateway base URLs (`http://127.0.1.21:8080`) or MongoDB members
+/// (`10.10.1.30:27017`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Endpoints {
-    /// The active region's gateways.
+    /// The active region's addresses.
     #[serde(default)]
     pub active: Vec<String>,
-    /// The passive region's gateways.
+    /// The passive region's addresses.
     #[serde(default)]
     pub passive: Vec<String>,
 }
 
 impl Endpoints {
-    /// True when no endpoint is listed (AWS discovery applies).
+    /// True when no address is listed (AWS discovery applies).
     pub fn is_empty(&self) -> bool {
         self.active.is_empty() && self.passive.is_empty()
     }
 
-    /// The endpoints of one side.
+    /// The addresses of one side.
     pub fn of(&self, side: Side) -> &[String] {
         match side {
             Side::Active => &self.active,

@@ -520,9 +520,13 @@ mod global_datastore_requests {
     use super::*;
 
     fn client(response_xml: &str) -> (ElastiCache, CaptureRequestReceiver) {
+        client_answering(200, response_xml)
+    }
+
+    fn client_answering(status: u16, response_xml: &str) -> (ElastiCache, CaptureRequestReceiver) {
         let (http, rx) = capture_request(Some(
             http::Response::builder()
-                .status(200)
+                .status(status)
                 .body(SdkBody::from(response_xml.to_owned()))
                 .unwrap(),
         ));
@@ -663,23 +667,10 @@ mod global_datastore_requests {
 
     #[tokio::test]
     async fn failover_refusal_is_an_error_naming_the_datastore() {
-        let (http, _rx) = capture_request(Some(
-            http::Response::builder()
-                .status(400)
-                .body(SdkBody::from(
-                    "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidGlobalReplicationGroupState</Code><Message>Global replication group ldgnf-payments is not in available state.</Message></Error><RequestId>r</RequestId></ErrorResponse>",
-                ))
-                .unwrap(),
-        ));
-        let conf = aws_sdk_elasticache::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .credentials_provider(Credentials::new("a", "b", None, None, "test"))
-            .http_client(http)
-            .build();
-        let ec = ElastiCache {
-            client: aws_sdk_elasticache::Client::from_conf(conf),
-        };
+        let (ec, _rx) = client_answering(
+            400,
+            "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidGlobalReplicationGroupState</Code><Message>Global replication group ldgnf-payments is not in available state.</Message></Error><RequestId>r</RequestId></ErrorResponse>",
+        );
         let err = ec
             .failover_global_group("ldgnf-payments", "eu-central-1", "payments-passive")
             .await

@@ -44,6 +44,19 @@ async fn master_of(ctx: &Ctx, sentinel: &str, name: &str) -> Result<String, Stri
     Ok(format!("{host}:{port}"))
 }
 
+async fn set_priority(ctx: &Ctx, addr: &str, priority: i64) -> Result<(), StepError> {
+    query::<()>(
+        ctx,
+        addr,
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("replica-priority")
+            .arg(priority),
+    )
+    .await
+    .map_err(StepError::Failed)
+}
+
 /// The first Sentinel that answers for `name`, with the master it names.
 pub(super) async fn find(ctx: &Ctx) -> Result<(String, String), StepError> {
     let sm = ctx
@@ -95,16 +108,7 @@ pub(super) async fn failover(ctx: &Ctx, target: &str) -> Result<Facts, StepError
             "{target} has replica-priority 0, so Sentinel will never promote it: set it above 0 (CONFIG SET replica-priority 100) and --resume"
         )));
     }
-    query::<()>(
-        ctx,
-        target,
-        redis::cmd("CONFIG")
-            .arg("SET")
-            .arg("replica-priority")
-            .arg(PREFERRED),
-    )
-    .await
-    .map_err(failed)?;
+    set_priority(ctx, target, PREFERRED).await?;
     // Sentinel reads priorities from each replica's INFO, every 10 s: wait until it has seen ours,
     // or it would still pick by the old priorities.
     loop {
@@ -157,16 +161,7 @@ pub(super) async fn failover(ctx: &Ctx, target: &str) -> Result<Facts, StepError
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     if original != PREFERRED {
-        query::<()>(
-            ctx,
-            target,
-            redis::cmd("CONFIG")
-                .arg("SET")
-                .arg("replica-priority")
-                .arg(original),
-        )
-        .await
-        .map_err(failed)?;
+        set_priority(ctx, target, original).await?;
     }
     facts.insert("sentinel_failover_from".into(), json!(master));
     Ok(facts)
