@@ -190,7 +190,10 @@ mod tests {
     }
 
     fn redis(procs: &mut Procs, ip: &str, args: &[&str]) {
+        // Full syncs write an RDB file: keep it in the test's directory, not the crate's.
         let child = Command::new("redis-server")
+            .arg("--dir")
+            .arg(procs.1.path())
             .args([
                 "--bind",
                 ip,
