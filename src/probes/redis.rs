@@ -173,14 +173,22 @@ pub struct CanaryProbe {
 }
 
 /// Writes a fresh canary to `active`, then reads `passive` until it catches up or `wait` runs out.
+/// `active_reachable = false` (its probe just failed) skips the write: a dead or hung primary
+/// then costs nothing, and the passive side's canary age still bounds the data at risk.
 pub async fn canary(
     active: &str,
+    active_reachable: bool,
     passive: &str,
     access: &RedisAccess,
     wait: Duration,
 ) -> CanaryProbe {
     let mut out = CanaryProbe::default();
-    match connect(active, access).await {
+    let connected = if active_reachable {
+        connect(active, access).await
+    } else {
+        Err("unreachable (probe failed); canary not written".to_owned())
+    };
+    match connected {
         Ok(mut con) => {
             let now = now_ms();
             match con.set::<_, _, ()>(CANARY_KEY, now).await {

@@ -104,7 +104,14 @@ pub async fn collect(config: &Config, probes: &Probes) -> Status {
         config.redis.self_managed_addresses(reader).first(),
     ) {
         (Some(w), Some(r)) => {
-            redis_probe::canary(w, r, &probes.redis, Duration::from_secs(1)).await
+            let writer_up = match writer {
+                Side::Active => &active,
+                Side::Passive => &passive,
+            }
+            .redis
+            .first()
+            .is_some_and(|p| p.reachable);
+            redis_probe::canary(w, writer_up, r, &probes.redis, Duration::from_secs(1)).await
         }
         _ => redis_probe::CanaryProbe {
             error: Some("no self-managed Redis addresses to place a canary on".into()),

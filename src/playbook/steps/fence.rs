@@ -99,19 +99,35 @@ pub(super) async fn act(ctx: &Ctx, obs: &Observation) -> Result<Facts, StepError
         }
     }
     facts.insert("fenced_at_ms".into(), json!(crate::probes::now_ms()));
-    // Every source component at once, each bounded: a dead or hung region costs one timeout.
+    // Every source component at once, each bounded: a dead or hung region costs one timeout,
+    // and gateways preflight already found silent cost nothing (they are recorded as unreachable).
+    let down: Vec<&str> = ctx
+        .facts
+        .get("source_gateways_down")
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|u| u.as_str()).collect())
+        .unwrap_or_default();
     let fences = join_all(
         ctx.config
             .gateway
             .endpoints
             .of(ctx.transition.from)
             .iter()
-            .map(|url| async move {
-                (
-                    url,
-                    ctx.gateway_call(reqwest::Method::POST, url, "/tyk/dr/fence")
-                        .await,
-                )
+            .map(|url| {
+                let skip = down.contains(&url.as_str());
+                async move {
+                    if skip {
+                        return (
+                            url,
+                            Err(format!("{url}: did not answer at preflight; not fenced")),
+                        );
+                    }
+                    (
+                        url,
+                        ctx.gateway_call(reqwest::Method::POST, url, "/tyk/dr/fence")
+                            .await,
+                    )
+                }
             }),
     );
     let source_primary = if ctx.self_managed() {

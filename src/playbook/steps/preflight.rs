@@ -98,6 +98,7 @@ pub(super) async fn observe(ctx: &Ctx, p: &PreflightParams) -> Result<Observatio
         "target_gateways_answering": to.gateways.iter().filter(|g| g.reachable).count(),
         "source_redis_reachable": source_up,
         "source_gateways_answering": from.gateways.iter().filter(|g| g.reachable).count(),
+        "source_gateways_down": from.gateways.iter().filter(|g| !g.reachable).map(|g| &g.url).collect::<Vec<_>>(),
         "canary_age_ms": s.canary.age_ms,
         "problems": problems,
     });
@@ -132,6 +133,10 @@ pub(super) fn act(ctx: &Ctx, _p: &PreflightParams, obs: &Observation) -> Result<
     facts.insert(
         "expected_rpo_ms".into(),
         obs.observed["canary_age_ms"].clone(),
+    );
+    facts.insert(
+        "source_gateways_down".into(),
+        obs.observed["source_gateways_down"].clone(),
     );
     if !obs.actions.is_empty() && !ctx.force {
         let reasons: Vec<&str> = obs
