@@ -4,6 +4,7 @@
 
 pub mod dns;
 pub mod gateway;
+pub mod mongo;
 pub mod redis;
 
 use std::time::Duration;

@@ -16,6 +16,7 @@ pub struct Probes {
     http: reqwest::Client,
     resolver: hickory_resolver::TokioResolver,
     redis: RedisAccess,
+    mongo: std::sync::Arc<dyn tyk_dr_mongo::MongoAdmin>,
 }
 
 impl Probes {
@@ -35,7 +36,14 @@ impl Probes {
             http: crate::probes::http_client(),
             resolver: dns::resolver(nameserver),
             redis: RedisAccess { password },
+            mongo: std::sync::Arc::new(tyk_dr_mongo::DriverAdmin::from_env()),
         }
+    }
+
+    /// The same clients with another MongoDB client (tests use a simulated replica set).
+    pub fn with_mongo(mut self, admin: std::sync::Arc<dyn tyk_dr_mongo::MongoAdmin>) -> Self {
+        self.mongo = admin;
+        self
     }
 }
 
@@ -60,12 +68,23 @@ pub async fn collect(config: &Config, probes: &Probes) -> Status {
                 .iter()
                 .map(|addr| redis_probe::probe(addr, &probes.redis)),
         );
-        let (gateways, redis) = tokio::join!(gateways, redis);
+        let members: &[String] = if config.mongo.enabled {
+            config.mongo.endpoints.of(side)
+        } else {
+            &[]
+        };
+        let mongo = join_all(
+            members
+                .iter()
+                .map(|host| crate::probes::mongo::probe(probes.mongo.as_ref(), host)),
+        );
+        let (gateways, redis, mongo) = tokio::join!(gateways, redis, mongo);
         RegionStatus {
             side,
             region: config.region(side).name.clone(),
             gateways,
             redis,
+            mongo,
         }
     };
     let names = async {

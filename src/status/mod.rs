@@ -51,6 +51,8 @@ pub struct RegionStatus {
     pub gateways: Vec<GatewayProbe>,
     /// Each Redis server's replication state, primary first.
     pub redis: Vec<RedisProbe>,
+    /// Each MongoDB member listed in `[mongo.endpoints]` (empty when Mongo is off or unlisted).
+    pub mongo: Vec<crate::probes::mongo::MongoProbe>,
 }
 
 /// What the Redis CNAME and the global name resolve to, and which region that is.

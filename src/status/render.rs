@@ -77,6 +77,26 @@ pub fn table(s: &Status) -> String {
                 detail,
             ]);
         }
+        for m in &r.mongo {
+            let (state, detail) = match (&m.error, m.role.as_deref()) {
+                (Some(e), _) => ("down".to_owned(), e.clone()),
+                (None, role) => (
+                    role.unwrap_or("?").to_owned(),
+                    format!(
+                        "set {}, primary {}",
+                        m.set_name.as_deref().unwrap_or("?"),
+                        m.primary.as_deref().unwrap_or("none")
+                    ),
+                ),
+            };
+            b.push_record([
+                region.clone(),
+                "mongo".into(),
+                m.host.clone(),
+                state,
+                detail,
+            ]);
+        }
     }
     for (what, res, side) in [
         ("redis cname", &s.dns.redis, s.dns.redis_points_to),

@@ -174,6 +174,22 @@ pub fn judge(config: &Config, s: &Status) -> Verdict {
     if s.dns.global_points_to == Some(standby) {
         notes.push(format!("the global name points at the {sb} region"));
     }
+    // MongoDB: the standby's members must answer for the `mongo` step to move the primary there.
+    if !passive.mongo.is_empty() && !passive.mongo.iter().any(|m| m.reachable) {
+        let why: Vec<String> = passive
+            .mongo
+            .iter()
+            .map(|m| format!("{}: {}", m.host, m.error.as_deref().unwrap_or("no answer")))
+            .collect();
+        reasons.push(format!(
+            "no {sb} MongoDB member answers ({})",
+            why.join("; ")
+        ));
+    }
+    let members = active.mongo.iter().chain(&passive.mongo);
+    if !active.mongo.is_empty() && !members.clone().any(|m| m.is_primary()) {
+        notes.push("no MongoDB member is primary: the set cannot take writes".into());
+    }
     if back {
         notes.push(format!(
             "{} serves since a failover (epoch {}); `tyk-dr failback` returns traffic to {}",

@@ -66,6 +66,7 @@ fn healthy() -> Status {
                 region: "us-east-1".into(),
                 gateways: vec![gateway("http://127.0.1.21:8080")],
                 redis: vec![redis_primary("127.0.1.10:6379")],
+                mongo: Vec::new(),
             },
             RegionStatus {
                 side: Side::Passive,
@@ -75,6 +76,7 @@ fn healthy() -> Status {
                     gateway("http://127.0.2.22:8080"),
                 ],
                 redis: vec![redis_replica("127.0.2.10:6379", "127.0.1.10:6379")],
+                mongo: Vec::new(),
             },
         ],
         canary: CanaryProbe {
@@ -114,6 +116,37 @@ fn broken_replication_link_is_named() {
     assert_eq!(
         reasons(&s),
         ["passive Redis 127.0.2.10:6379 has lost its replication link from 127.0.1.10:6379, last contact 42 s ago"]
+    );
+}
+
+fn member(host: &str, role: Option<&str>) -> crate::probes::mongo::MongoProbe {
+    crate::probes::mongo::MongoProbe {
+        host: host.into(),
+        reachable: role.is_some(),
+        role: role.map(str::to_owned),
+        error: role.is_none().then(|| "connection refused".into()),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn silent_standby_mongo_members_block_readiness_and_no_primary_is_noted() {
+    let mut s = healthy();
+    s.regions[0].mongo = vec![member("10.10.1.30:27017", Some("primary"))];
+    s.regions[1].mongo = vec![member("10.20.1.30:27017", Some("secondary"))];
+    assert!(judge(&config(), &s).ready);
+    s.regions[1].mongo = vec![member("10.20.1.30:27017", None)];
+    assert_eq!(
+        reasons(&s),
+        ["no passive MongoDB member answers (10.20.1.30:27017: connection refused)"]
+    );
+    s.regions[0].mongo = vec![member("10.10.1.30:27017", Some("secondary"))];
+    let v = judge(&config(), &s);
+    assert!(
+        v.notes
+            .iter()
+            .any(|n| n.contains("no MongoDB member is primary")),
+        "{v:?}"
     );
 }
 
