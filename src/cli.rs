@@ -69,9 +69,9 @@ pub enum Command {
     Cfn(CfnArgs),
     /// Probe both regions once and say whether the passive one could take over now.
     #[command(
-        after_help = "Exit 0 when the passive region is ready, 3 when not (reasons printed).\n\nExample:\n  tyk-dr -c examples/local.toml status -o json"
+        after_help = "Exit 0 when the passive region is ready, 3 when not (reasons printed).\n\nExample:\n  tyk-dr -c examples/local.toml status -o json\n  tyk-dr -c examples/local.toml status --shadow   # is the shadow stack ready for a drill?"
     )]
-    Status,
+    Status(StatusArgs),
     /// Probe both regions at an interval; print each pass and serve Prometheus metrics.
     #[command(
         after_help = "Example:\n  tyk-dr monitor --interval 5s --listen 127.0.0.1:9464\n  curl -s 127.0.0.1:9464/metrics | grep tyk_dr_passive_ready"
@@ -241,6 +241,14 @@ pub struct DrillArgs {
     /// Fail over the customers' global name and Redis CNAME, even when drills.shadow is set.
     #[arg(long)]
     pub full: bool,
+}
+
+/// Options of `tyk-dr status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Probe the shadow stack ([drills.shadow_stack]) that shadow drills fail over, not the customers' path.
+    #[arg(long)]
+    pub shadow: bool,
 }
 
 /// `tyk-dr drill` subcommands.

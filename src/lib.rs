@@ -50,7 +50,7 @@ where
     let result = match &cli.command {
         Command::Validate(args) => commands::validate::run(&ctx, args),
         Command::Cfn(args) => commands::cfn::run(&ctx, args),
-        Command::Status => commands::status::run(&ctx),
+        Command::Status(args) => commands::status::run(&ctx, args),
         Command::Failover(args) => {
             commands::failover::run(&ctx, args, commands::failover::Direction::Failover)
         }

@@ -175,6 +175,13 @@ fn drills_pass_with_reports_and_fail_back_when_a_threshold_is_impossible() {
 /// being served by region A without a single failure, and the customers' epoch, names and Redis
 /// roles are exactly as before.
 fn shadow_drill_leaves_customers_alone(env: &LocalEnv, config: &Path) {
+    // The shadow stack's own readiness, as a scheduled drill's gate would check it.
+    let out = env.tyk_dr(config, &["-o", "json", "status", "--shadow"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["dns"]["global"]["name"], "drill-api.tyk-dr.test", "{s:#}");
+    assert_eq!(s["regions"][1]["redis"][0]["addr"], "127.0.2.12:6379");
+    assert_eq!(s["verdict"]["ready"], true, "{s:#}");
     let keys: Vec<String> = std::fs::read_to_string(env.file("keys.txt"))
         .unwrap()
         .lines()

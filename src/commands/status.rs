@@ -5,14 +5,24 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use super::Context;
-use crate::cli::OutputFormat;
+use crate::cli::{OutputFormat, StatusArgs};
 use crate::error::{exit, Error};
 use crate::status::{self, Probes, Status};
 
-/// Collects and prints one status pass.
-pub fn run(ctx: &Context) -> Result<u8, Error> {
+/// Collects and prints one status pass (of the shadow stack with `--shadow`).
+pub fn run(ctx: &Context, args: &StatusArgs) -> Result<u8, Error> {
     let loaded = ctx.load_config()?;
-    let config = loaded.config;
+    let config = if args.shadow {
+        loaded.config.shadow_view().ok_or_else(|| Error::Runtime {
+            what: "status --shadow".into(),
+            reason: format!(
+                "{} has no [drills.shadow_stack] to probe (see examples/full.toml)",
+                ctx.config_path.display()
+            ),
+        })?
+    } else {
+        loaded.config
+    };
     let status = crate::runtime()?.block_on(async {
         let spinner = spinner(ctx, "probing gateways, Redis and DNS in both regions");
         let probes = Probes::new(&config);
