@@ -41,7 +41,18 @@ pub fn render(s: &Status) -> String {
     let redis_primary = Family::<Labels, Gauge>::default();
     let redis_link = Family::<Labels, Gauge>::default();
     let redis_offset = Family::<Labels, Gauge>::default();
+    let mongo_up = Family::<Labels, Gauge>::default();
+    let mongo_primary = Family::<Labels, Gauge>::default();
     for r in &s.regions {
+        for m in &r.mongo {
+            let l = labels(&[
+                ("side", r.side.key()),
+                ("region", &r.region),
+                ("host", &m.host),
+            ]);
+            mongo_up.get_or_create(&l).set(flag(m.reachable));
+            mongo_primary.get_or_create(&l).set(flag(m.is_primary()));
+        }
         let side = r.side.key();
         for g in &r.gateways {
             let l = labels(&[("side", side), ("region", &r.region), ("url", &g.url)]);
@@ -88,6 +99,16 @@ pub fn render(s: &Status) -> String {
         "Replication offset reached",
         redis_offset,
     );
+    reg.register(
+        "mongo_up",
+        "1 when the MongoDB member answers hello",
+        mongo_up,
+    );
+    reg.register(
+        "mongo_primary",
+        "1 when the MongoDB member is the writable primary",
+        mongo_primary,
+    );
 
     let canary = FloatGauge::default();
     canary.set(s.canary.age_ms.map_or(f64::NAN, |ms| ms as f64 / 1000.0));
@@ -124,4 +145,60 @@ pub fn render(s: &Status) -> String {
     let mut out = String::new();
     encode(&mut out, &reg).expect("writing to a String cannot fail");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Side;
+    use crate::probes::mongo::MongoProbe;
+    use crate::status::{DnsStatus, RegionStatus};
+
+    #[test]
+    fn mongo_members_are_exported_per_side_and_host() {
+        let member = |host: &str, role: Option<&str>| MongoProbe {
+            host: host.into(),
+            reachable: role.is_some(),
+            role: role.map(str::to_owned),
+            ..Default::default()
+        };
+        let region = |side, name: &str, mongo| RegionStatus {
+            side,
+            region: name.into(),
+            gateways: Vec::new(),
+            redis: Vec::new(),
+            mongo,
+        };
+        let s = Status {
+            project: "t".into(),
+            taken_at_ms: 0,
+            duration_ms: 1,
+            regions: vec![
+                region(
+                    Side::Active,
+                    "us-east-1",
+                    vec![member("a1:27017", Some("primary"))],
+                ),
+                region(Side::Passive, "us-west-2", vec![member("b1:27017", None)]),
+            ],
+            canary: Default::default(),
+            dns: DnsStatus {
+                redis: Default::default(),
+                redis_points_to: None,
+                global: Default::default(),
+                global_points_to: None,
+            },
+            serving: Side::Active,
+            epoch: None,
+            verdict: Default::default(),
+        };
+        let text = render(&s);
+        for line in [
+            r#"tyk_dr_mongo_up{side="active",region="us-east-1",host="a1:27017"} 1"#,
+            r#"tyk_dr_mongo_primary{side="active",region="us-east-1",host="a1:27017"} 1"#,
+            r#"tyk_dr_mongo_up{side="passive",region="us-west-2",host="b1:27017"} 0"#,
+        ] {
+            assert!(text.contains(line), "{line} in:\n{text}");
+        }
+    }
 }
