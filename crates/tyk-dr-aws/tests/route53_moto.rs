@@ -1,72 +1,20 @@
 //! The Route 53 adapter against a real moto_server: pagination, private zones, health checks,
 //! and the DELETE+CREATE compare-and-swap the fencing record relies on.
 
-use std::net::{Ipv4Addr, TcpListener};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::Ipv4Addr;
+use std::time::Duration;
 
-use tyk_dr_aws::route53::{Change, HealthCheck, HealthCheckProtocol, RecordSet, Route53};
+use tyk_dr_aws::route53::{Change, HealthCheck, HealthCheckProtocol, RecordSet};
 
-const VENV_MOTO: &str = "/var/tmp/tyk-dr-venv/bin/moto_server";
+#[path = "../../../tests/common/moto.rs"]
+mod moto;
 
-struct Moto(Child, String);
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn moto_path() -> PathBuf {
-    let venv = PathBuf::from(VENV_MOTO);
-    if venv.is_file() {
-        return venv;
-    }
-    std::env::var_os("PATH")
-        .and_then(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join("moto_server"))
-                .find(|c| c.is_file())
-        })
-        .unwrap_or_else(|| {
-            panic!(
-                "moto_server not found ({VENV_MOTO} or PATH): run `scripts/dev setup` to install \
-                 the AWS emulator"
-            )
-        })
-}
-
-async fn start_moto() -> Moto {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
-    let child = Command::new(moto_path())
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start moto_server");
-    let moto = Moto(child, format!("http://127.0.0.1:{port}"));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return moto;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("moto_server did not listen within 30 s");
-}
+use moto::Moto;
 
 #[tokio::test]
 async fn zones_records_health_checks_and_cas() {
-    let moto = start_moto().await;
-    let r53 = Route53::new(&tyk_dr_aws::emulator_config(&moto.1, "us-east-1").await);
+    let moto = Moto::start();
+    let r53 = moto.route53().await;
 
     let public = r53.create_zone("example.test", None).await.unwrap();
     let private = r53

@@ -35,7 +35,7 @@ async fn zone(r53: &Route53, name: &str, private: bool) -> Zone {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_txt_cname_chain_nxdomain_and_refusal() {
-    let moto = Moto::start().await;
+    let moto = Moto::start();
     let r53 = moto.route53().await;
     let public = zone(&r53, "example.test", false).await;
     let private = zone(&r53, "tyk-dr.internal", true).await;
@@ -161,7 +161,7 @@ async fn a_txt_cname_chain_nxdomain_and_refusal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upsert_through_route53_is_answered_quickly() {
-    let moto = Moto::start().await;
+    let moto = Moto::start();
     let (r53, dns) = start(&moto).await;
     let z = zone(&r53, "global.test", false).await;
     let addr = dns.local_addr();
@@ -248,7 +248,7 @@ async fn wait_for_a(addr: std::net::SocketAddr, name: &str, want: &str, tcp: boo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_records_follow_probed_health() {
-    let moto = Moto::start().await;
+    let moto = Moto::start();
     let r53 = moto.route53().await;
     let z = zone(&r53, "global.test", false).await;
     let mut primary = HealthTarget::start().await;
@@ -301,7 +301,7 @@ async fn failover_records_follow_probed_health() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alias_weighted_and_private_over_public() {
-    let moto = Moto::start().await;
+    let moto = Moto::start();
     let r53 = moto.route53().await;
     let public = zone(&r53, "shared.test", false).await;
     let private = zone(&r53, "shared.test", true).await;
@@ -369,7 +369,7 @@ async fn alias_weighted_and_private_over_public() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_serves_from_endpoint_flag() {
-    let moto = Moto::start().await;
+    let moto = Moto::start();
     let r53 = moto.route53().await;
     let z = zone(&r53, "bin.test", false).await;
     r53.upsert_record(
@@ -431,7 +431,7 @@ async fn binary_serves_from_endpoint_flag() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fqdn_health_check_target_resolved_from_served_zones() {
-    let moto = Moto::start().await;
+    let moto = Moto::start();
     let r53 = moto.route53().await;
     let private = zone(&r53, "tyk-dr.internal", true).await;
     let primary = HealthTarget::start().await;
@@ -471,7 +471,7 @@ async fn fqdn_health_check_target_resolved_from_served_zones() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hung_emulator_keeps_last_table_then_recovers() {
-    let moto = Moto::start().await;
+    let moto = Moto::start();
     let (r53, dns) = start(&moto).await;
     let z = zone(&r53, "hang.test", false).await;
     let addr = dns.local_addr();

@@ -3,9 +3,11 @@
 
 #![allow(dead_code)]
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener as StdTcpListener};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+#[path = "../../../../tests/common/moto.rs"]
+mod moto;
+pub use moto::{free_port, Moto};
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,122 +21,6 @@ use hickory_client::proto::udp::UdpClientStream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tyk_dr_aws::route53::Route53;
-
-/// Where the venv from `scripts/dev setup` puts moto_server.
-const VENV_MOTO: &str = "/var/tmp/tyk-dr-venv/bin/moto_server";
-
-/// Finds moto_server (venv first, then PATH) or panics with the fix.
-pub fn moto_path() -> PathBuf {
-    let venv = PathBuf::from(VENV_MOTO);
-    if venv.is_file() {
-        return venv;
-    }
-    if let Some(paths) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&paths) {
-            let candidate = dir.join("moto_server");
-            if candidate.is_file() {
-                return candidate;
-            }
-        }
-    }
-    panic!(
-        "moto_server not found (looked at {VENV_MOTO} and on PATH): these tests need the AWS \
-         emulator. Run `scripts/dev setup` to install it into the venv, or put moto_server on PATH."
-    );
-}
-
-/// A free TCP port on 127.0.0.1 (bound then released).
-pub fn free_port() -> u16 {
-    StdTcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port")
-}
-
-/// A moto_server process on 127.0.0.1, killed by PID on drop.
-pub struct Moto {
-    child: Child,
-    /// `http://127.0.0.1:<port>`.
-    pub endpoint: String,
-}
-
-impl Moto {
-    /// Starts moto_server on a free port and waits (bounded) until it answers.
-    pub async fn start() -> Moto {
-        let path = moto_path();
-        let mut last_err = String::new();
-        for _attempt in 0..3 {
-            let port = free_port();
-            let child = Command::new(&path)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", path.display()));
-            let mut moto = Moto {
-                child,
-                endpoint: format!("http://127.0.0.1:{port}"),
-            };
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
-                if let Ok(Some(status)) = moto.child.try_wait() {
-                    last_err = format!("moto_server exited with {status}");
-                    break;
-                }
-                if moto_ready(port).await {
-                    return moto;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            if last_err.is_empty() {
-                last_err = "moto_server did not answer within 30 s".into();
-            }
-        }
-        panic!("cannot start moto_server: {last_err}");
-    }
-
-    /// Sends a signal (`STOP`, `CONT`) to the emulator process, to simulate a hang.
-    pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{signal} failed");
-    }
-
-    /// A Route 53 adapter pointed at this emulator.
-    pub async fn route53(&self) -> Route53 {
-        Route53::new(&tyk_dr_aws::emulator_config(&self.endpoint, "us-east-1").await)
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn moto_ready(port: u16) -> bool {
-    let Ok(Ok(mut s)) = tokio::time::timeout(
-        Duration::from_secs(1),
-        tokio::net::TcpStream::connect(("127.0.0.1", port)),
-    )
-    .await
-    else {
-        return false;
-    };
-    let req = "GET /moto-api/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-    if s.write_all(req.as_bytes()).await.is_err() {
-        return false;
-    }
-    let mut buf = [0u8; 12];
-    matches!(
-        tokio::time::timeout(Duration::from_secs(2), s.read_exact(&mut buf)).await,
-        Ok(Ok(_)) if buf.starts_with(b"HTTP/1")
-    )
-}
 
 /// Sends one query to `server` over UDP (or TCP) with a real DNS client.
 pub async fn query(server: SocketAddr, name: &str, rtype: RecordType, tcp: bool) -> Message {
