@@ -29,30 +29,8 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
-cat >"$WORK/tyk-dr.toml" <<'TOML'
-project = "bench"
-[regions.active]
-name = "us-east-1"
-azs = ["us-east-1a", "us-east-1b"]
-vpc_cidr = "10.10.0.0/16"
-[regions.passive]
-name = "us-west-2"
-azs = ["us-west-2a", "us-west-2b"]
-vpc_cidr = "10.20.0.0/16"
-[redis]
-auth = false
-tls = false
-[redis.elasticache]
-node_type = "cache.t4g.small"
-global_datastore = false   # moto has no Global Datastore calls
-[mongo]
-passive_members = 1
-[dns]
-public_zone = "bench.test"
-global_name = "api.bench.test"
-private_zone = "bench.internal"
-redis_cname = "redis.bench.internal"
-TOML
+# The demo's emulator topology (no Global Datastore: moto has no such calls).
+cp "$ROOT/examples/emulator.toml" "$WORK/tyk-dr.toml"
 
 export AWS_ENDPOINT_URL="http://127.0.0.1:$PORT" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 export AWS_EC2_METADATA_DISABLED=true
