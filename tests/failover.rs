@@ -45,6 +45,27 @@ fn report(out: &Output) -> Value {
         .unwrap_or_else(|e| panic!("report JSON: {e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
+/// Runs `failover`/`failback` (from the failure time when given), requires success and the
+/// targets, and returns the run's report.
+fn transition(
+    env: &LocalEnv,
+    state: &Path,
+    command: &str,
+    failed_at: Option<i64>,
+    what: &str,
+) -> Value {
+    let at = failed_at.map(|t| t.to_string());
+    let mut args = vec!["-o", "json", command, "--yes"];
+    if let Some(at) = &at {
+        args.extend(["--failed-at", at.as_str()]);
+    }
+    let out = tyk_dr(env, &args, state, &[]);
+    assert_eq!(out.status.code(), Some(0), "{what}");
+    let r = report(&out);
+    assert_within_targets(&r, what);
+    r
+}
+
 fn redis_role(host: &str) -> String {
     let out = Command::new("redis-cli")
         .args(["-h", host, "-p", "6379", "info", "replication"])
@@ -322,15 +343,7 @@ async fn failover_and_failback_under_load() {
     // (1) Planned failover with the active region healthy.
     load.has_old_keys(5).await;
     let t0 = now_ms();
-    let out = tyk_dr(
-        &env,
-        &["-o", "json", "failover", "--yes"],
-        state.path(),
-        &[],
-    );
-    assert_eq!(out.status.code(), Some(0));
-    let r = report(&out);
-    assert_within_targets(&r, "planned failover");
+    let r = transition(&env, state.path(), "failover", None, "planned failover");
     assert_eq!(
         r["caught_up"], true,
         "planned: the target caught up before promotion"
@@ -388,36 +401,20 @@ async fn failover_and_failback_under_load() {
     );
 
     // Failback (planned).
-    let out = tyk_dr(
-        &env,
-        &["-o", "json", "failback", "--yes"],
-        state.path(),
-        &[],
-    );
-    assert_eq!(out.status.code(), Some(0));
-    assert_within_targets(&report(&out), "planned failback");
+    transition(&env, state.path(), "failback", None, "planned failback");
     assert!(load.settles_on(A, 20).await, "traffic back in region A");
 
     // (2) The active region killed (SIGKILL every process), then failover from the failure time.
     load.has_old_keys(10).await;
     let killed_at = now_ms();
     assert!(env.run(&["kill", "a", "KILL"]).status.success());
-    let out = tyk_dr(
+    transition(
         &env,
-        &[
-            "-o",
-            "json",
-            "failover",
-            "--yes",
-            "--failed-at",
-            &killed_at.to_string(),
-        ],
         state.path(),
-        &[],
+        "failover",
+        Some(killed_at),
+        "failover after SIGKILL",
     );
-    assert_eq!(out.status.code(), Some(0));
-    let r = report(&out);
-    assert_within_targets(&r, "failover after SIGKILL");
     assert!(
         load.settles_on(B, 20).await,
         "traffic ends up in region B after the loss of A"
@@ -440,14 +437,7 @@ async fn failover_and_failback_under_load() {
     assert!(env.run(&["restart", "a"]).status.success());
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before_failback = now_ms();
-    let out = tyk_dr(
-        &env,
-        &["-o", "json", "failback", "--yes"],
-        state.path(),
-        &[],
-    );
-    assert_eq!(out.status.code(), Some(0));
-    assert_within_targets(&report(&out), "failback after loss");
+    transition(&env, state.path(), "failback", None, "failback after loss");
     assert!(load.settles_on(A, 20).await, "traffic back in region A");
     assert_keys_survived(
         &load,
@@ -466,21 +456,13 @@ async fn failover_and_failback_under_load() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let hung_at = now_ms();
     assert!(env.run(&["kill", "a", "STOP"]).status.success());
-    let out = tyk_dr(
+    transition(
         &env,
-        &[
-            "-o",
-            "json",
-            "failover",
-            "--yes",
-            "--failed-at",
-            &hung_at.to_string(),
-        ],
         state.path(),
-        &[],
+        "failover",
+        Some(hung_at),
+        "failover after SIGSTOP",
     );
-    assert_eq!(out.status.code(), Some(0));
-    assert_within_targets(&report(&out), "failover after SIGSTOP");
     assert!(
         load.settles_on(B, 20).await,
         "traffic ends up in region B while A hangs"
