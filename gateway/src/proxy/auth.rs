@@ -3,12 +3,12 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use http::request::Parts;
 use tyk_model::Session;
 
 use crate::apis::ApiRoute;
 use crate::cache::{KeyInfo, Lookup};
 use crate::error::GwError;
+use crate::proxy::RequestMeta;
 use crate::state::AppState;
 use crate::store::StoreError;
 
@@ -20,9 +20,9 @@ pub struct Caller {
     pub session: Arc<KeyInfo>,
 }
 
-fn token_from(route: &ApiRoute, parts: &Parts) -> Option<String> {
-    if let Some(v) = parts.headers.get(&route.auth_header) {
-        let v = v.to_str().ok()?.trim();
+fn token_from(route: &ApiRoute, req: &RequestMeta<'_>) -> Option<String> {
+    if let Some(v) = req.headers.header(route.auth_header.as_str()) {
+        let v = std::str::from_utf8(v).ok()?.trim();
         // Tyk strips a `Bearer ` prefix.
         let v = match v.get(..7) {
             Some(p) if p.eq_ignore_ascii_case("bearer ") => v[7..].trim(),
@@ -33,7 +33,7 @@ fn token_from(route: &ApiRoute, parts: &Parts) -> Option<String> {
         }
     }
     let param = route.auth_param.as_deref()?;
-    parts.uri.query()?.split('&').find_map(|kv| {
+    req.query?.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=')?;
         (k == param && !v.is_empty()).then(|| v.to_string())
     })
@@ -90,9 +90,9 @@ async fn session_for(state: &AppState, hash: &str) -> Result<Arc<KeyInfo>, GwErr
 pub async fn authenticate(
     state: &AppState,
     route: &ApiRoute,
-    parts: &Parts,
+    req: &RequestMeta<'_>,
 ) -> Result<Caller, GwError> {
-    let token = token_from(route, parts).ok_or(GwError::AuthMissing)?;
+    let token = token_from(route, req).ok_or(GwError::AuthMissing)?;
     let hash = state.key_hash(&token);
     let session = session_for(state, &hash).await?;
     if session.inactive {

@@ -71,6 +71,49 @@ pub async fn handle(
     resp
 }
 
+/// What the admission checks need to know about a request, whichever HTTP/1 path parsed it (hyper's
+/// server, or the fast path in [`crate::h1`]).
+pub struct RequestMeta<'a> {
+    /// Request method.
+    pub method: &'a str,
+    /// Path as received (origin form, before any listen-path stripping).
+    pub path: &'a str,
+    /// Query string without `?`.
+    pub query: Option<&'a str>,
+    /// The request headers.
+    pub headers: &'a dyn HeaderLookup,
+}
+
+/// Header access for [`RequestMeta`]: hyper's `HeaderMap` and the fast path's parsed head both provide it.
+pub trait HeaderLookup: Sync {
+    /// The first value of header `name` (given in lowercase).
+    fn header(&self, name: &str) -> Option<&[u8]>;
+}
+
+impl HeaderLookup for http::HeaderMap {
+    fn header(&self, name: &str) -> Option<&[u8]> {
+        self.get(name).map(|v| v.as_bytes())
+    }
+}
+
+/// Admission, the same for both HTTP paths: fence, API rate limit, auth, key rate limit and quota.
+/// Returns the decision to report in `X-RateLimit-*` headers.
+pub async fn admit(
+    state: &AppState,
+    route: &crate::apis::ApiRoute,
+    req: &RequestMeta<'_>,
+) -> Result<Option<crate::ratelimit::Decision>, GwError> {
+    if state.is_fenced() && state.settings.raw.fence_blocks_traffic {
+        return Err(GwError::Fenced);
+    }
+    limits::check_api(state, route)?;
+    if route.def.use_keyless {
+        return Ok(None);
+    }
+    let caller = auth::authenticate(state, route, req).await?;
+    limits::check_key(state, route, &caller)
+}
+
 async fn proxy(
     state: &AppState,
     route: &crate::apis::ApiRoute,
@@ -78,17 +121,14 @@ async fn proxy(
     client: SocketAddr,
     client_ip: http::HeaderValue,
 ) -> Result<Response<Body>, GwError> {
-    if state.is_fenced() && state.settings.raw.fence_blocks_traffic {
-        return Err(GwError::Fenced);
-    }
-    limits::check_api(state, route)?;
     let (parts, body) = req.into_parts();
-    let report = if route.def.use_keyless {
-        None
-    } else {
-        let caller = auth::authenticate(state, route, &parts).await?;
-        limits::check_key(state, route, &caller)?
+    let meta = RequestMeta {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        headers: &parts.headers,
     };
+    let report = admit(state, route, &meta).await?;
     let mut resp = forward::forward(
         state,
         route,
