@@ -65,6 +65,10 @@ pub struct Config {
     /// Time allowed for the upstream to start answering.
     #[serde(default = "d_upstream_timeout")]
     pub upstream_timeout_ms: u64,
+    /// Serve plainly framed proxied requests on the fast HTTP/1.1 path (`h1`); `false` serves every
+    /// connection with hyper.
+    #[serde(default = "d_true")]
+    pub http1_fast_path: bool,
     /// Key store settings.
     pub redis: RedisConfig,
     /// Local session cache settings.

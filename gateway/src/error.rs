@@ -57,7 +57,11 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
 
 /// A JSON response with the given status.
 pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
-    let mut r = Response::new(full(serde_json::to_vec(value).unwrap_or_default()));
+    json_bytes(status, value).map(full)
+}
+
+fn json_bytes(status: StatusCode, value: &serde_json::Value) -> Response<Bytes> {
+    let mut r = Response::new(Bytes::from(serde_json::to_vec(value).unwrap_or_default()));
     *r.status_mut() = status;
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,
@@ -129,10 +133,16 @@ impl GwError {
 
     /// Turn the error into the response the client sees.
     pub fn into_response(self) -> Response<Body> {
+        self.render().map(full)
+    }
+
+    /// The answer as status, headers and a fixed body: hyper's path wraps it in [`Body`], the fast
+    /// HTTP/1 path ([`crate::h1`]) writes it to the socket itself.
+    pub fn render(self) -> Response<Bytes> {
         if let Self::Upstream(cause) = &self {
             tracing::warn!(%cause, "upstream error");
         }
-        let mut r = json(
+        let mut r = json_bytes(
             self.status(),
             &serde_json::json!({ "error": self.to_string() }),
         );

@@ -5,6 +5,7 @@
 //! - [`apis`]: definition loading and longest-prefix routing (swapped atomically on reload);
 //! - [`proxy`]: the request pipeline (auth → limits → forward, per-thread upstream pool in
 //!   `proxy::upstream`), [`error`]: errors → HTTP in one place;
+//! - [`h1`]: the fast HTTP/1.1 path for plainly framed proxied requests (everything else goes to hyper);
 //! - [`cache`]: local session cache, [`ratelimit`]: local limiter reconciled with Redis;
 //! - [`store`]: the only code talking to Redis (DNS-following reconnects);
 //! - [`mgmt`]: `/tyk/` management API, [`notify`]: cluster notifications;
@@ -17,6 +18,7 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod h1;
 pub mod health;
 pub mod metrics;
 pub mod mgmt;

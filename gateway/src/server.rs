@@ -1,4 +1,5 @@
-//! Accept loop: HTTP/1.1 with keep-alive, a bounded request head, and one task per connection.
+//! Accept loop: one task per connection, served by the fast HTTP/1.1 path ([`crate::h1`]) or hyper,
+//! with keep-alive, a bounded request head, and a graceful drain.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,7 +8,8 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 
@@ -21,7 +23,7 @@ pub async fn serve(
     listener: TcpListener,
     mut stop: watch::Receiver<bool>,
 ) {
-    let max_head = state.settings.raw.max_header_bytes;
+    let fast_path = state.settings.raw.http1_fast_path;
     let graceful = GracefulShutdown::new();
     loop {
         let accepted = tokio::select! {
@@ -42,34 +44,56 @@ pub async fn serve(
         let client_ip =
             http::HeaderValue::from_maybe_shared(bytes::Bytes::from(remote.ip().to_string()))
                 .unwrap_or(http::HeaderValue::from_static("unknown"));
-        let svc = service_fn(move |req| {
-            let client_ip = client_ip.clone();
-            async move {
-                Ok::<_, std::convert::Infallible>(
-                    crate::proxy::handle(state, req, remote, client_ip).await,
-                )
-            }
-        });
-        let conn = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(30))
-            .max_buf_size(max_head.max(8192))
-            .keep_alive(true)
-            .serve_connection(TokioIo::new(stream), svc);
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%remote, error = %e, "connection ended with error");
-            }
-        });
+        let watcher = graceful.watcher();
+        if fast_path {
+            tokio::spawn(crate::h1::serve_connection(
+                state, stream, remote, client_ip, watcher,
+            ));
+        } else {
+            tokio::spawn(serve_hyper(state, stream, remote, client_ip, watcher));
+        }
     }
     drop(listener);
     let grace = Duration::from_millis(state.settings.raw.shutdown_grace_ms);
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    crate::h1::begin_drain();
+    // Fast-path connections close after their current exchange; idle ones are dropped with the runtime.
+    let fast_path_drained = async {
+        while crate::h1::in_flight() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let drained = async { tokio::join!(graceful.shutdown(), fast_path_drained) };
+    if tokio::time::timeout(grace, drained).await.is_err() {
         tracing::warn!("shutdown grace period over; closing remaining connections");
+    }
+}
+
+/// Serve a connection with hyper until it closes (or shutdown closes it after its current request).
+pub async fn serve_hyper<I>(
+    state: &'static AppState,
+    io: I,
+    remote: SocketAddr,
+    client_ip: http::HeaderValue,
+    watcher: Watcher,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req| {
+        let client_ip = client_ip.clone();
+        async move {
+            Ok::<_, std::convert::Infallible>(
+                crate::proxy::handle(state, req, remote, client_ip).await,
+            )
+        }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        .max_buf_size(state.settings.raw.max_header_bytes.max(8192))
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(io), svc);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(%remote, error = %e, "connection ended with error");
     }
 }
 

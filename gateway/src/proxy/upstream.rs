@@ -27,40 +27,62 @@ type Sender = SendRequest<Incoming>;
 /// Idle connections kept per upstream and thread.
 const MAX_IDLE: usize = 1024;
 
+/// Idle upstream connections of one worker thread, by upstream (`scheme://authority`). Worker threads run
+/// single-threaded runtimes, so a `RefCell` suffices (no locks); hyper's path and the fast path
+/// ([`crate::h1`]) each keep one, holding their own connection type.
+pub struct IdlePool<T> {
+    idle: RefCell<HashMap<Arc<str>, Vec<T>, foldhash::fast::RandomState>>,
+}
+
+impl<T> Default for IdlePool<T> {
+    fn default() -> Self {
+        Self {
+            idle: RefCell::new(HashMap::default()),
+        }
+    }
+}
+
+impl<T> IdlePool<T> {
+    /// The most recently returned connection to `key` that `usable` accepts (others are dropped).
+    pub fn take(&self, key: &str, usable: impl Fn(&mut T) -> bool) -> Option<T> {
+        let mut p = self.idle.borrow_mut();
+        let v = p.get_mut(key)?;
+        while let Some(mut c) = v.pop() {
+            if usable(&mut c) {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    /// Keep `conn` for the next request to `key` (dropped when `MAX_IDLE` are idle already).
+    pub fn put(&self, key: &Arc<str>, conn: T) {
+        let mut p = self.idle.borrow_mut();
+        match p.get_mut(&**key) {
+            Some(v) if v.len() < MAX_IDLE => v.push(conn),
+            Some(_) => {}
+            None => {
+                p.insert(key.clone(), vec![conn]);
+            }
+        }
+    }
+}
+
 thread_local! {
-    static POOL: RefCell<HashMap<Arc<str>, Vec<Sender>>> = RefCell::new(HashMap::new());
+    static POOL: IdlePool<Sender> = IdlePool::default();
 }
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 fn checkout(key: &str) -> Option<Sender> {
-    POOL.with(|p| {
-        let mut p = p.borrow_mut();
-        let v = p.get_mut(key)?;
-        while let Some(s) = v.pop() {
-            if !s.is_closed() {
-                return Some(s);
-            }
-        }
-        None
-    })
+    POOL.with(|p| p.take(key, |s| !s.is_closed()))
 }
 
 fn checkin(key: &Arc<str>, s: Sender) {
-    if s.is_closed() {
-        return;
+    if !s.is_closed() {
+        POOL.with(|p| p.put(key, s));
     }
-    POOL.with(|p| {
-        let mut p = p.borrow_mut();
-        match p.get_mut(&**key) {
-            Some(v) if v.len() < MAX_IDLE => v.push(s),
-            Some(_) => {}
-            None => {
-                p.insert(key.clone(), vec![s]);
-            }
-        }
-    })
 }
 
 fn tls() -> tokio_rustls::TlsConnector {
@@ -71,19 +93,34 @@ fn tls() -> tokio_rustls::TlsConnector {
     TLS.with(|t| t.clone())
 }
 
-async fn connect(route: &ApiRoute) -> Result<Sender, GwError> {
-    let host = route.authority.host();
+/// A new TCP connection (no delay) to the route's upstream host and port.
+pub async fn connect_tcp(route: &ApiRoute) -> Result<TcpStream, GwError> {
     let https = route.scheme == http::uri::Scheme::HTTPS;
     let port = route
         .authority
         .port_u16()
         .unwrap_or(if https { 443 } else { 80 });
-    let host_for_connect = host.trim_start_matches('[').trim_end_matches(']');
-    let tcp = TcpStream::connect((host_for_connect, port))
+    let tcp = TcpStream::connect((host_for_connect(route), port))
         .await
         .map_err(|e| GwError::Upstream(format!("connect {}: {e}", route.authority)))?;
     let _ = tcp.set_nodelay(true);
+    Ok(tcp)
+}
+
+fn host_for_connect(route: &ApiRoute) -> &str {
+    route
+        .authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+}
+
+async fn connect(route: &ApiRoute) -> Result<Sender, GwError> {
+    let https = route.scheme == http::uri::Scheme::HTTPS;
+    let tcp = connect_tcp(route).await?;
     let io: Box<dyn Io> = if https {
+        let host = route.authority.host();
+        let host_for_connect = host_for_connect(route);
         let name = rustls_pki_types::ServerName::try_from(host_for_connect.to_string())
             .map_err(|e| GwError::Upstream(format!("tls name {host}: {e}")))?;
         Box::new(tls().connect(name, tcp).await.map_err(|e| {
