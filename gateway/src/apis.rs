@@ -29,6 +29,8 @@ pub struct ApiRoute {
     pub pool_key: std::sync::Arc<str>,
     /// Request counters by status, cached so the hot path does not build label sets.
     pub counters: crate::metrics::RouteCounters,
+    /// `version_data` and `definition`, compiled (see [`crate::versions`]).
+    pub versions: crate::versions::RouteVersions,
 }
 
 /// The routing table; replaced as a whole on reload.
@@ -78,7 +80,9 @@ fn build(def: ApiDefinition, source: PathBuf) -> Result<ApiRoute, DefinitionErro
             )
         })?;
     let pool_key = format!("{scheme}://{authority}").into();
+    let versions = crate::versions::RouteVersions::compile(&def)?;
     Ok(ApiRoute {
+        versions,
         scheme,
         authority,
         base_path: uri.path().to_string(),
@@ -214,9 +218,13 @@ pub fn join_path(a: &str, b: &str) -> String {
     }
 }
 
-/// The upstream path (and query) for `path_and_query` on `route`.
+/// The upstream path (and query) for `path_and_query` on `route`: the version segment or parameter
+/// removed when the definition strips it, then the listen path when `strip_listen_path`.
 pub fn upstream_path(route: &ApiRoute, path: &str, query: Option<&str>) -> String {
     let lp = route.def.proxy.listen_path.as_str();
+    let path = route.versions.upstream_path(lp, path);
+    let path = &*path;
+    let query = route.versions.upstream_query(query);
     let rest = if route.def.proxy.strip_listen_path {
         path.strip_prefix(lp)
             .or_else(|| path.strip_prefix(lp.trim_end_matches('/')))
@@ -230,7 +238,7 @@ pub fn upstream_path(route: &ApiRoute, path: &str, query: Option<&str>) -> Strin
     }
     if let Some(q) = query {
         p.push('?');
-        p.push_str(q);
+        p.push_str(&q);
     }
     p
 }

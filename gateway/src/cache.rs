@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use tyk_model::session::EffectiveLimits;
 use tyk_model::Session;
 
+use crate::versions::VersionAccess;
+
 /// The part of a session the hot path needs, in a compact form (a full `Session` with its maps costs
 /// kilobytes; this is a few dozen bytes plus one entry per API right).
 #[derive(Debug, Clone, PartialEq)]
@@ -22,15 +24,30 @@ pub struct KeyInfo {
     /// Key-level limits.
     pub limits: EffectiveLimits,
     /// API ids this key may call, with per-API limits when set; empty = every API (Tyk semantics).
-    pub rights: Box<[(Box<str>, Option<EffectiveLimits>)]>,
+    pub rights: Box<[Right]>,
+}
+
+/// One access right in [`KeyInfo`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Right {
+    /// The API id.
+    pub api_id: Box<str>,
+    /// Per-API limits, when the right sets them.
+    pub limits: Option<EffectiveLimits>,
+    /// Versions granted (checked on versioned APIs only; there an empty list grants none, as in Tyk).
+    pub versions: Box<[Box<str>]>,
 }
 
 impl From<&Session> for KeyInfo {
     fn from(s: &Session) -> Self {
         let rights = s
             .access_rights
-            .keys()
-            .map(|api| (api.as_str().into(), s.api_limits(api)))
+            .iter()
+            .map(|(api, a)| Right {
+                api_id: api.as_str().into(),
+                limits: s.api_limits(api),
+                versions: a.versions.iter().map(|v| v.as_str().into()).collect(),
+            })
             .collect();
         Self {
             inactive: s.is_inactive,
@@ -47,9 +64,15 @@ impl KeyInfo {
         self.expires > 0 && self.expires <= now_unix
     }
 
-    /// Whether the key may call `api_id`.
-    pub fn may_call(&self, api_id: &str) -> bool {
-        self.rights.is_empty() || self.rights.iter().any(|(id, _)| &**id == api_id)
+    /// Whether the key may call `api_id` (and, on a versioned API, `version`): Tyk's AccessRightsCheck.
+    pub fn may_call(&self, api_id: &str, version: Option<VersionAccess<'_>>) -> bool {
+        if self.rights.is_empty() {
+            return true;
+        }
+        self.rights
+            .iter()
+            .find(|r| &*r.api_id == api_id)
+            .is_some_and(|r| version.is_none_or(|v| v.granted_by(&r.versions)))
     }
 
     /// Limits for a call to `api_id`, and whether they are the API's own (counted separately per API).
@@ -57,8 +80,8 @@ impl KeyInfo {
         match self
             .rights
             .iter()
-            .find(|(id, _)| &**id == api_id)
-            .and_then(|(_, l)| *l)
+            .find(|r| &*r.api_id == api_id)
+            .and_then(|r| r.limits)
         {
             Some(l) => (l, true),
             None => (self.limits, false),
@@ -178,7 +201,7 @@ mod tests {
         ))
         .unwrap();
         let k = KeyInfo::from(&full);
-        assert!(k.may_call("1") && !k.may_call("2"));
+        assert!(k.may_call("1", None) && !k.may_call("2", None));
         assert_eq!(k.limits_for("1"), (full.limits_for("1"), true));
         let s = Session::from_json(
             br#"{"rate":5,"per":1,"access_rights":{"a":{"limit":{"rate":9,"per":2}},"b":{}}}"#,
@@ -189,7 +212,32 @@ mod tests {
         assert!(k.limits_for("a").1);
         assert_eq!(k.limits_for("b").0.rate, 5.0);
         assert!(!k.limits_for("b").1);
-        assert!(KeyInfo::from(&Session::default()).may_call("anything"));
+        assert!(KeyInfo::from(&Session::default()).may_call("anything", None));
+    }
+
+    #[test]
+    fn versions_are_checked_only_when_asked() {
+        let s = Session::from_json(
+            br#"{"access_rights":{"a":{"versions":["v1"]},"b":{"versions":[]}}}"#,
+        )
+        .unwrap();
+        let k = KeyInfo::from(&s);
+        let v = |name, or_default| Some(VersionAccess { name, or_default });
+        // (api, version asked, allowed)
+        let cases = [
+            ("a", None, true),
+            ("a", v("v1", None), true),
+            ("a", v("v2", None), false),
+            ("a", v("v2", Some("v1")), true),
+            ("b", None, true),
+            ("b", v("v1", None), false),
+            ("c", None, false),
+        ];
+        for (api, version, want) in cases {
+            assert_eq!(k.may_call(api, version), want, "{api} {version:?}");
+        }
+        // An empty access_rights map grants every API and version.
+        assert!(KeyInfo::from(&Session::default()).may_call("x", v("v9", None)));
     }
 
     #[test]

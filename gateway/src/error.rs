@@ -70,6 +70,17 @@ fn json_bytes(status: StatusCode, value: &serde_json::Value) -> Response<Bytes> 
     r
 }
 
+/// A `reply` method action of an endpoint list: Tyk answers with this instead of proxying.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MockReply {
+    /// Status (`code`; 0 means 200).
+    pub status: StatusCode,
+    /// Body (`data`).
+    pub body: Bytes,
+    /// Headers (`headers`).
+    pub headers: Vec<(http::HeaderName, HeaderValue)>,
+}
+
 /// Why a proxied request was not forwarded (or failed upstream).
 #[derive(Debug, thiserror::Error)]
 pub enum GwError {
@@ -112,6 +123,21 @@ pub enum GwError {
     /// The request itself is invalid.
     #[error("{0}")]
     BadRequest(String),
+    /// A versioned API, no version in the request and no `default_version` (Tyk's `VersionNotFound`).
+    #[error("Version information not found")]
+    VersionNotFound,
+    /// The requested version is not in `version_data.versions` (Tyk's `VersionDoesNotExist`).
+    #[error("This API version does not seem to exist")]
+    VersionDoesNotExist,
+    /// The version's `expires` is past (Tyk's `VersionExpired`).
+    #[error("Api Version has expired, please check documentation or contact administrator")]
+    VersionExpired,
+    /// Black-listed, not on a white list, or internal (Tyk's `EndPointNotAllowed`).
+    #[error("Requested endpoint is forbidden")]
+    EndpointForbidden,
+    /// An endpoint's `reply` action: answered by the gateway with the configured mock.
+    #[error("mock reply")]
+    Reply(std::sync::Arc<MockReply>),
 }
 
 impl GwError {
@@ -119,9 +145,14 @@ impl GwError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::AuthMissing | Self::KeyExpired => StatusCode::UNAUTHORIZED,
-            Self::AccessDenied | Self::KeyInactive | Self::QuotaExceeded(_) => {
-                StatusCode::FORBIDDEN
-            }
+            Self::AccessDenied
+            | Self::KeyInactive
+            | Self::QuotaExceeded(_)
+            | Self::VersionNotFound
+            | Self::VersionDoesNotExist
+            | Self::VersionExpired
+            | Self::EndpointForbidden => StatusCode::FORBIDDEN,
+            Self::Reply(r) => r.status,
             Self::RateLimited(_) | Self::ApiRateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::StoreUnavailable | Self::Fenced => StatusCode::SERVICE_UNAVAILABLE,
             Self::NoRoute => StatusCode::NOT_FOUND,
@@ -141,6 +172,14 @@ impl GwError {
     pub fn render(self) -> Response<Bytes> {
         if let Self::Upstream(cause) = &self {
             tracing::warn!(%cause, "upstream error");
+        }
+        if let Self::Reply(m) = &self {
+            let mut r = Response::new(m.body.clone());
+            *r.status_mut() = m.status;
+            for (k, v) in &m.headers {
+                r.headers_mut().append(k.clone(), v.clone());
+            }
+            return r;
         }
         let mut r = json_bytes(
             self.status(),

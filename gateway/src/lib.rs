@@ -3,6 +3,8 @@
 //! Module map:
 //! - [`config`]: TOML config, validated as a whole before binding (exit 64 on errors);
 //! - [`apis`]: definition loading and longest-prefix routing (swapped atomically on reload);
+//! - [`versions`]: Tyk versioning (`version_data`, `definition`) and endpoint white/black/ignored
+//!   lists, compiled per route at load and checked in `proxy::admit` before auth;
 //! - [`proxy`]: the request pipeline (auth → limits → forward, per-thread upstream pool in
 //!   `proxy::upstream`), [`error`]: errors → HTTP in one place;
 //! - [`h1`]: the fast HTTP/1.1 path for plainly framed proxied requests (everything else goes to hyper);
@@ -29,6 +31,7 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod tls;
+pub mod versions;
 
 use clap::Parser;
 

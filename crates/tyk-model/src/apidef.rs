@@ -100,7 +100,206 @@ pub struct ApiDefinition {
     /// Missing means active (file-based definitions usually omit it); `false` disables the API.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,
-    /// Unmodelled fields (`version_data`, `definition`, ...), kept for round trips.
+    /// Where the version name is read from (`definition`); only used when the API is versioned.
+    #[serde(
+        deserialize_with = "null_default",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub definition: Option<VersionDefinition>,
+    /// Versions and their endpoint lists (`version_data`).
+    #[serde(
+        deserialize_with = "null_default",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub version_data: Option<VersionData>,
+    /// Unmodelled fields (`custom_middleware`, `slug`, ...), kept for round trips.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// `definition`: where a versioned API finds the version name in a request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VersionDefinition {
+    /// `header`, `url-param` or `url` (first path segment after the listen path).
+    #[serde(deserialize_with = "null_default")]
+    pub location: String,
+    /// Header or query parameter name (unused for `url`).
+    #[serde(deserialize_with = "null_default")]
+    pub key: String,
+    /// Older name of [`Self::strip_versioning_data`] (`url` location only in older Tyk).
+    #[serde(deserialize_with = "null_default", skip_serializing_if = "is_false")]
+    pub strip_path: bool,
+    /// Remove the version (header, query parameter or path segment) before proxying.
+    #[serde(deserialize_with = "null_default", skip_serializing_if = "is_false")]
+    pub strip_versioning_data: bool,
+    /// Serve `default_version` when the requested version does not exist.
+    #[serde(deserialize_with = "null_default", skip_serializing_if = "is_false")]
+    pub fallback_to_default: bool,
+    /// `url` location: only a first segment matching this regular expression is stripped.
+    #[serde(
+        deserialize_with = "null_default",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub url_versioning_pattern: String,
+    /// Unmodelled fields (`enabled`, `name`, `versions` of the newer versioning), kept for round trips.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `version_data`: the API's versions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VersionData {
+    /// One version only: the version named in requests is ignored.
+    #[serde(deserialize_with = "null_default")]
+    pub not_versioned: bool,
+    /// Version used when a request names none.
+    #[serde(
+        deserialize_with = "null_default",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub default_version: String,
+    /// Version name → settings.
+    #[serde(deserialize_with = "null_default")]
+    pub versions: BTreeMap<String, VersionInfo>,
+    /// Unmodelled fields, kept for round trips.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One entry of `version_data.versions`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VersionInfo {
+    /// Version name (normally the map key).
+    #[serde(deserialize_with = "null_default")]
+    pub name: String,
+    /// Expiry in Tyk's format `2006-01-02 15:04` (UTC); empty or `-1` = never.
+    #[serde(deserialize_with = "null_default")]
+    pub expires: String,
+    /// Old-style endpoint lists (plain path patterns), used when `use_extended_paths` is false.
+    #[serde(
+        deserialize_with = "null_default",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub paths: Option<VersionPaths>,
+    /// Use `extended_paths` instead of `paths`.
+    #[serde(deserialize_with = "null_default", skip_serializing_if = "is_false")]
+    pub use_extended_paths: bool,
+    /// Match every endpoint pattern of this version case-insensitively.
+    #[serde(deserialize_with = "null_default", skip_serializing_if = "is_false")]
+    pub ignore_endpoint_case: bool,
+    /// Endpoint lists with methods (and other per-endpoint middleware, kept in `extra`).
+    #[serde(
+        deserialize_with = "null_default",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub extended_paths: Option<ExtendedPaths>,
+    /// Unmodelled fields (`global_headers`, `override_target`, ...), kept for round trips.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Old-style `paths`: lists of path patterns, every method.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VersionPaths {
+    /// Served without authentication.
+    #[serde(deserialize_with = "null_default")]
+    pub ignored: Vec<String>,
+    /// When non-empty, only these are served.
+    #[serde(deserialize_with = "null_default")]
+    pub white_list: Vec<String>,
+    /// Refused.
+    #[serde(deserialize_with = "null_default")]
+    pub black_list: Vec<String>,
+    /// Unmodelled fields, kept for round trips.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `extended_paths`: the endpoint lists the gateway acts on; other middleware stays in `extra`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExtendedPaths {
+    /// Served without authentication or key limits.
+    #[serde(
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub ignored: Vec<EndpointMeta>,
+    /// When non-empty, only these are served.
+    #[serde(
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub white_list: Vec<EndpointMeta>,
+    /// Refused.
+    #[serde(
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub black_list: Vec<EndpointMeta>,
+    /// Only reachable from inside the gateway (looping), so refused from outside.
+    #[serde(
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub internal: Vec<EndpointMeta>,
+    /// Other per-endpoint middleware (`transform`, `cache`, `url_rewrites`, ...), kept for round trips.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One endpoint of an extended list: `{path, method_actions}` (older) or `{path, method}` (newer).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EndpointMeta {
+    /// Path pattern (`{name}` = one segment; otherwise a regular expression).
+    #[serde(deserialize_with = "null_default")]
+    pub path: String,
+    /// Newer shape: the method this entry applies to; empty = every method.
+    #[serde(
+        deserialize_with = "null_default",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub method: String,
+    /// Match `path` case-insensitively.
+    #[serde(deserialize_with = "null_default", skip_serializing_if = "is_false")]
+    pub ignore_case: bool,
+    /// Entry switched off.
+    #[serde(deserialize_with = "null_default", skip_serializing_if = "is_false")]
+    pub disabled: bool,
+    /// Older shape: method → action. When present (even empty) it decides, and `method` is unused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method_actions: Option<BTreeMap<String, EndpointMethodMeta>>,
+    /// Unmodelled fields, kept for round trips.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What to do for one method of an [`EndpointMeta`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EndpointMethodMeta {
+    /// `no_action` (apply the list) or `reply` (answer with `code`, `data`, `headers`).
+    #[serde(deserialize_with = "null_default")]
+    pub action: String,
+    /// Status of a `reply`.
+    #[serde(deserialize_with = "null_default")]
+    pub code: u16,
+    /// Body of a `reply`.
+    #[serde(deserialize_with = "null_default")]
+    pub data: String,
+    /// Headers of a `reply`.
+    #[serde(deserialize_with = "null_default")]
+    pub headers: BTreeMap<String, String>,
+    /// Unmodelled fields, kept for round trips.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
@@ -221,11 +420,74 @@ mod tests {
         assert_eq!(a.proxy.listen_path, "/otto/");
         assert!(a.proxy.strip_listen_path);
         assert!(a.is_active());
-        assert!(a.extra.contains_key("version_data"));
+        let vd = a.version_data.as_ref().unwrap();
+        assert!(vd.not_versioned);
+        assert_eq!(vd.versions["Default"].expires, "3000-01-02 15:04");
+        assert!(vd.versions["Default"].use_extended_paths);
+        assert_eq!(a.definition.as_ref().unwrap().location, "header");
+        assert!(!a.extra.contains_key("version_data") && !a.extra.contains_key("definition"));
         let q =
             ApiDefinition::from_json(include_bytes!("../tests/fixtures/quickstart.json")).unwrap();
         assert!(q.use_keyless);
         assert_eq!(q.auth_header(), "Authorization");
+    }
+
+    #[test]
+    fn version_data_round_trips_with_unknown_fields() {
+        let raw = serde_json::json!({
+            "api_id": "v", "proxy": {"listen_path": "/v/", "target_url": "http://h"},
+            "definition": {"location": "url", "key": "", "strip_path": true, "enabled": false},
+            "version_data": {"not_versioned": false, "default_version": "v1", "x_top": 1, "versions": {
+                "v1": {"name": "v1", "expires": "", "paths": {"ignored": ["/a"], "white_list": null,
+                       "black_list": [], "x_paths": 2},
+                       "global_headers": {"X-A": "b"}},
+                "v2": {"name": "v2", "expires": "2030-01-01 00:00", "use_extended_paths": true,
+                       "extended_paths": {
+                           "white_list": [{"path": "/w", "method_actions": {"GET": {"action": "no_action",
+                               "code": 200, "data": "", "headers": {}}}}],
+                           "black_list": [{"path": "/b", "method": "DELETE", "x_entry": true}],
+                           "transform": [{"path": "/t", "method": "POST", "template_data": {}}]}}}}
+        });
+        let def: ApiDefinition = serde_json::from_value(raw.clone()).unwrap();
+        let vd = def.version_data.as_ref().unwrap();
+        assert_eq!(vd.default_version, "v1");
+        let v2 = &vd.versions["v2"];
+        let ext = v2.extended_paths.as_ref().unwrap();
+        assert_eq!(ext.black_list[0].method, "DELETE");
+        assert!(ext.black_list[0].method_actions.is_none());
+        assert_eq!(
+            ext.white_list[0].method_actions.as_ref().unwrap()["GET"].action,
+            "no_action"
+        );
+        assert!(ext.extra.contains_key("transform"));
+        assert!(def.definition.as_ref().unwrap().strip_path);
+        // Unknown fields at every level survive, and `null` lists load as empty.
+        let back = serde_json::to_value(&def).unwrap();
+        assert_eq!(back["definition"]["enabled"], false);
+        assert_eq!(back["version_data"]["x_top"], 1);
+        assert_eq!(
+            back["version_data"]["versions"]["v1"]["paths"]["x_paths"],
+            2
+        );
+        assert_eq!(
+            back["version_data"]["versions"]["v1"]["global_headers"]["X-A"],
+            "b"
+        );
+        assert_eq!(
+            back["version_data"]["versions"]["v2"]["extended_paths"]["black_list"][0]["x_entry"],
+            true
+        );
+        assert_eq!(
+            back["version_data"]["versions"]["v2"]["extended_paths"]["transform"],
+            raw["version_data"]["versions"]["v2"]["extended_paths"]["transform"]
+        );
+        let again: ApiDefinition = serde_json::from_value(back).unwrap();
+        assert_eq!(again, def);
+        // Definitions without these sections do not grow them.
+        let bare: ApiDefinition =
+            serde_json::from_value(serde_json::json!({"api_id": "b"})).unwrap();
+        let out = serde_json::to_value(&bare).unwrap();
+        assert!(out.get("version_data").is_none() && out.get("definition").is_none());
     }
 
     #[test]

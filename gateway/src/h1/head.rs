@@ -173,11 +173,14 @@ pub fn write_upstream_head(
     }
     out.extend_from_slice(b"\r\n");
     let mut forwarded_for = false;
+    // A version header Tyk strips (`strip_versioning_data`) stays here too.
+    let version_header = route.versions.strip_header().map(|h| h.as_str());
     for h in req.headers {
         let n = h.name;
         if is(n, "host")
             || is(n, "x-forwarded-proto")
             || is(n, "x-forwarded-host")
+            || version_header.is_some_and(|v| is(n, v))
             || is_hop_by_hop(n, req.headers, req.connection_names)
         {
             continue;
@@ -378,7 +381,13 @@ pub fn write_generated(
         s.canonical_reason().unwrap_or("")
     );
     for (n, v) in resp.headers() {
-        header_line(out, n.as_str().as_bytes(), v.as_bytes());
+        // Framing is ours (a configured mock reply may carry its own).
+        if n != http::header::CONTENT_LENGTH
+            && n != http::header::TRANSFER_ENCODING
+            && n != http::header::CONNECTION
+        {
+            header_line(out, n.as_str().as_bytes(), v.as_bytes());
+        }
     }
     let _ = write!(out, "content-length: {}\r\n", resp.body().len());
     if close {

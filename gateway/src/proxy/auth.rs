@@ -11,6 +11,7 @@ use crate::error::GwError;
 use crate::proxy::RequestMeta;
 use crate::state::AppState;
 use crate::store::StoreError;
+use crate::versions::VersionAccess;
 
 /// An authenticated caller.
 pub struct Caller {
@@ -86,11 +87,13 @@ async fn session_for(state: &AppState, hash: &str) -> Result<Arc<KeyInfo>, GwErr
     }
 }
 
-/// Authenticate a request to a keyed API.
+/// Authenticate a request to a keyed API; `version` is what the key's access right must grant
+/// (`None` for APIs that are not versioned).
 pub async fn authenticate(
     state: &AppState,
     route: &ApiRoute,
     req: &RequestMeta<'_>,
+    version: Option<VersionAccess<'_>>,
 ) -> Result<Caller, GwError> {
     let token = token_from(route, req).ok_or(GwError::AuthMissing)?;
     let hash = state.key_hash(&token);
@@ -105,8 +108,8 @@ pub async fn authenticate(
     if session.is_expired(now) {
         return Err(GwError::KeyExpired);
     }
-    // Tyk: an empty access_rights map grants every API.
-    if !session.may_call(&route.def.api_id) {
+    // Tyk: an empty access_rights map grants every API (and version).
+    if !session.may_call(&route.def.api_id, version) {
         return Err(GwError::AccessDenied);
     }
     Ok(Caller { hash, session })

@@ -1,8 +1,9 @@
 //! The request pipeline. Order, for a proxied request:
 //!
 //! ```text
-//! route (longest listen_path) → fence check → API rate limit → auth (keyed APIs)
-//!   → key rate limit → quota → forward upstream → response headers → metrics/log
+//! route (longest listen_path) → fence check → version + endpoint lists → API rate limit
+//!   → auth (keyed APIs, not ignored endpoints) → key rate limit → quota → forward upstream
+//!   → response headers → metrics/log
 //! ```
 //!
 //! Gateway-owned paths (health, readiness, metrics, `/tyk/`) are answered before routing.
@@ -96,8 +97,9 @@ impl HeaderLookup for http::HeaderMap {
     }
 }
 
-/// Admission, the same for both HTTP paths: fence, API rate limit, auth, key rate limit and quota.
-/// Returns the decision to report in `X-RateLimit-*` headers.
+/// Admission, the same for both HTTP paths: fence, version and endpoint lists ([`crate::versions`]),
+/// API rate limit, auth, key rate limit and quota. Returns the decision to report in `X-RateLimit-*`
+/// headers. Before forwarding, callers remove [`crate::versions::RouteVersions::strip_header`].
 pub async fn admit(
     state: &AppState,
     route: &crate::apis::ApiRoute,
@@ -106,11 +108,13 @@ pub async fn admit(
     if state.is_fenced() && state.settings.raw.fence_blocks_traffic {
         return Err(GwError::Fenced);
     }
+    // Tyk's VersionCheck runs before auth; ignored endpoints skip auth and key limits.
+    let version = route.versions.check(req)?;
     limits::check_api(state, route)?;
-    if route.def.use_keyless {
+    if route.def.use_keyless || version.ignored {
         return Ok(None);
     }
-    let caller = auth::authenticate(state, route, req).await?;
+    let caller = auth::authenticate(state, route, req, version.access).await?;
     limits::check_key(state, route, &caller)
 }
 
@@ -129,6 +133,10 @@ async fn proxy(
         headers: &parts.headers,
     };
     let report = admit(state, route, &meta).await?;
+    let mut parts = parts;
+    if let Some(h) = route.versions.strip_header() {
+        parts.headers.remove(h);
+    }
     let mut resp = forward::forward(
         state,
         route,

@@ -1,0 +1,852 @@
+//! Tyk's API versioning and endpoint lists (its `VersionCheck` middleware), compiled per route at load.
+//!
+//! Semantics follow Tyk's classic API definitions (`gateway/api_definition.go`, `mw_version_check.go`,
+//! `mw_access_rights.go`, `internal/httputil/mux.go`):
+//! - **Version name**: `definition.location` `header` (header `definition.key`), `url-param` (query
+//!   parameter `key`) or `url` (first non-empty path segment after the listen path). None given →
+//!   `version_data.default_version`; none of either → 403 `Version information not found`; unknown → 403
+//!   `This API version does not seem to exist` (unless `definition.fallback_to_default`); past its `expires`
+//!   (`2006-01-02 15:04`, UTC) → 403 `Api Version has expired, ...`.
+//! - **`not_versioned`**: the request's version is ignored; the version used is the only one, else the one
+//!   named `Default`, `default` or `""` (Tyk 5); its `expires` is not checked and keys' `versions` are not
+//!   checked. Several candidates, or none, is a load error here (Tyk answers 403 to every request).
+//! - **Endpoint lists** (`extended_paths` when `use_extended_paths`, else old-style `paths`): entries are
+//!   tried in Tyk's order `ignored`, `black_list`, `white_list`, and the first whose path and method match
+//!   decides: ignored → proxied without auth or key limits, black-listed → 403 `Requested endpoint is
+//!   forbidden`, white-listed → proxied. With a non-empty white list anything else is refused (403, same
+//!   text). `internal` endpoints are refused from outside, as Tyk does without looping.
+//! - **Patterns**: `{name}` becomes `([^/]+)`; the rest is a regular expression matched *unanchored*
+//!   (Tyk's default: `enable_path_prefix_matching` and `enable_path_suffix_matching` off), so `/users`
+//!   also matches `/users/1` and `/v1/users`; write `^/users$` for an exact match. A pattern is tried
+//!   against the path without the listen path (and, for `url` versions that are stripped, without the
+//!   version segment), then against the full path.
+//! - **Methods**: an entry's `method_actions` (older shape) applies to the listed methods only (`no_action`
+//!   applies the list, `reply` answers with the configured mock, anything else refuses); without it, the
+//!   newer `method` field (empty = every method).
+//!
+//! Cost: a definition that is not versioned and has no lists (the common case) compiles to an "open"
+//! state decided at load ([`RouteVersions::is_open`]); [`RouteVersions::check`] is then one branch, and
+//! the upstream path/query helpers one branch each: no allocation, hashing or regex per request.
+//!
+//! Not done (see `gateway/README.md`): other `extended_paths` middleware (logged once per load and
+//! ignored), `mock_response` entries, the API-level `expiration`, `X-Tyk-API-Expires`, `slug` in URL
+//! versions, gateway-wide `ignore_endpoint_case` / prefix / suffix matching options.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, StatusCode};
+use regex::Regex;
+use tyk_model::apidef::{EndpointMeta, VersionDefinition, VersionInfo};
+use tyk_model::{ApiDefinition, DefinitionError};
+
+use crate::error::{GwError, MockReply};
+use crate::proxy::RequestMeta;
+
+/// What the version check decided for a request it lets through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission<'r> {
+    /// The endpoint is on an `ignored` list: proxy it without auth and without key limits.
+    pub ignored: bool,
+    /// The version a key must be granted; `None` when the API is not versioned (no version check).
+    pub access: Option<VersionAccess<'r>>,
+}
+
+impl Admission<'static> {
+    /// Nothing to check: not ignored, no version.
+    pub const OPEN: Self = Self {
+        ignored: false,
+        access: None,
+    };
+}
+
+/// The version a request resolved to, as the key's `access_rights[api].versions` must grant it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VersionAccess<'r> {
+    /// The version name.
+    pub name: &'r str,
+    /// With `fallback_to_default`, Tyk also admits keys granted the default version.
+    pub or_default: Option<&'r str>,
+}
+
+impl VersionAccess<'_> {
+    /// Whether a key granted `versions` may call this version (Tyk: an empty list grants none).
+    pub fn granted_by<S: AsRef<str>>(&self, versions: &[S]) -> bool {
+        let has = |n: &str| versions.iter().any(|v| v.as_ref() == n);
+        has(self.name) || self.or_default.is_some_and(has)
+    }
+}
+
+/// The compiled `version_data` + `definition` of one route.
+#[derive(Debug, Default)]
+pub struct RouteVersions {
+    mode: Mode,
+    strip: Option<Strip>,
+}
+
+#[derive(Debug, Default)]
+enum Mode {
+    /// Not versioned and no lists: nothing to do per request.
+    #[default]
+    Open,
+    /// Not versioned, one version with lists.
+    Single(Box<Lists>),
+    /// Versioned.
+    Versioned(Box<Versioned>),
+}
+
+#[derive(Debug)]
+struct Versioned {
+    listen_path: Box<str>,
+    location: Location,
+    default_name: Option<Box<str>>,
+    fallback: bool,
+    versions: Box<[VersionSpec]>,
+}
+
+#[derive(Debug)]
+enum Location {
+    /// No location: every request gets the default version.
+    Nowhere,
+    /// Header name, lowercase.
+    Header(Box<str>),
+    /// Query parameter name.
+    Param(Box<str>),
+    /// First path segment after the listen path.
+    Url,
+}
+
+#[derive(Debug)]
+struct VersionSpec {
+    name: Box<str>,
+    /// Unix seconds; `None` = never.
+    expires: Option<i64>,
+    lists: Option<Box<Lists>>,
+}
+
+/// What is removed before proxying (`strip_versioning_data`, or `strip_path` for `url`).
+#[derive(Debug)]
+enum Strip {
+    Header(HeaderName),
+    Param(Box<str>),
+    /// The version segment, when it matches `url_versioning_pattern` (if set).
+    UrlSegment(Option<Regex>),
+}
+
+#[derive(Debug)]
+struct Lists {
+    /// Listen path, to match patterns against the path without it.
+    listen_path: Box<str>,
+    /// `url` location with stripping: also match without the version segment.
+    strip_version: bool,
+    internal: Box<[Entry]>,
+    /// `ignored`, `black_list`, `white_list`, in Tyk's order.
+    entries: Box<[Entry]>,
+    white_list: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Ignored,
+    Black,
+    White,
+}
+
+#[derive(Debug)]
+struct Entry {
+    matcher: Matcher,
+    kind: Kind,
+    rule: MethodRule,
+}
+
+#[derive(Debug)]
+enum Matcher {
+    /// No regex metacharacters: a substring test (what the unanchored regex would do).
+    Contains(Box<str>),
+    Regex(Regex),
+}
+
+#[derive(Debug)]
+enum MethodRule {
+    /// Newer `{path, method}` shape; `None` = every method.
+    Method(Option<Box<str>>),
+    /// Older `method_actions`: only the listed methods.
+    Actions(Box<[(Box<str>, Action)]>),
+}
+
+#[derive(Debug)]
+enum Action {
+    Apply,
+    Reply(Arc<MockReply>),
+    /// Unknown action: Tyk blocks.
+    Block,
+}
+
+enum UrlStatus<'r> {
+    Ok,
+    Ignore,
+    NotAllowed,
+    Reply(&'r Arc<MockReply>),
+}
+
+// === compile ===
+
+fn bad(field: String, message: impl Into<String>) -> DefinitionError {
+    DefinitionError {
+        field,
+        message: message.into(),
+    }
+}
+
+/// Names a definition may use for the single version of a `not_versioned` API when it has several.
+const DEFAULT_NAMES: [&str; 3] = ["Default", "default", ""];
+
+impl RouteVersions {
+    /// Compile `version_data` and `definition`. Errors name the field at fault.
+    pub fn compile(def: &ApiDefinition) -> Result<Self, DefinitionError> {
+        let Some(vd) = &def.version_data else {
+            return Ok(Self::default());
+        };
+        let no_definition = VersionDefinition::default();
+        let vdef = def.definition.as_ref().unwrap_or(&no_definition);
+        let lp = def.proxy.listen_path.as_str();
+        if vd.not_versioned {
+            let candidates: Vec<&String> = vd
+                .versions
+                .keys()
+                .filter(|k| DEFAULT_NAMES.contains(&k.as_str()))
+                .collect();
+            let chosen = match (vd.versions.len(), candidates.as_slice()) {
+                (0, _) => return Ok(Self::default()),
+                (1, _) => vd.versions.keys().next(),
+                (_, [one]) => Some(*one),
+                (n, []) => {
+                    return Err(bad(
+                        "version_data.versions".into(),
+                        format!("not_versioned with {n} versions and none named `Default`: Tyk answers 403 `No default API version for this non-versioned API found`"),
+                    ))
+                }
+                (n, several) => {
+                    return Err(bad(
+                        "version_data.versions".into(),
+                        format!("not_versioned with {n} versions, several of them default-named ({several:?}): Tyk answers 403 `Ambiguous default API version for this non-versioned API`"),
+                    ))
+                }
+            };
+            let mut lists = None;
+            for (name, info) in &vd.versions {
+                let l = compile_lists(def, name, info, lp, false)?;
+                if chosen == Some(name) {
+                    lists = l;
+                }
+            }
+            return Ok(Self {
+                mode: lists.map_or(Mode::Open, Mode::Single),
+                strip: None,
+            });
+        }
+        let location = match vdef.location.as_str() {
+            "" => Location::Nowhere,
+            "header" => Location::Header(vdef.key.to_ascii_lowercase().into()),
+            "url-param" => Location::Param(vdef.key.as_str().into()),
+            "url" => Location::Url,
+            other => {
+                return Err(bad(
+                    "definition.location".into(),
+                    format!("`{other}` is not one of `header`, `url-param`, `url`"),
+                ))
+            }
+        };
+        let strip_data = vdef.strip_versioning_data;
+        let strip = match &location {
+            Location::Header(h) if strip_data => {
+                Some(Strip::Header(HeaderName::try_from(&**h).map_err(|e| {
+                    bad("definition.key".into(), format!("`{h}`: {e}"))
+                })?))
+            }
+            Location::Param(p) if strip_data => Some(Strip::Param(p.clone())),
+            Location::Url if strip_data || vdef.strip_path => {
+                let pattern = match vdef.url_versioning_pattern.as_str() {
+                    "" => None,
+                    p => Some(Regex::new(p).map_err(|e| {
+                        bad(
+                            "definition.url_versioning_pattern".into(),
+                            format!("`{p}` is not a valid regular expression: {}", one_line(&e)),
+                        )
+                    })?),
+                };
+                Some(Strip::UrlSegment(pattern))
+            }
+            _ => None,
+        };
+        let strip_version = matches!(strip, Some(Strip::UrlSegment(_)));
+        let mut versions = Vec::with_capacity(vd.versions.len());
+        for (name, info) in &vd.versions {
+            let expires = parse_expiry(&info.expires)
+                .map_err(|m| bad(format!("version_data.versions.{name}.expires"), m))?;
+            versions.push(VersionSpec {
+                name: name.as_str().into(),
+                expires,
+                lists: compile_lists(def, name, info, lp, strip_version)?,
+            });
+        }
+        Ok(Self {
+            mode: Mode::Versioned(Box::new(Versioned {
+                listen_path: lp.into(),
+                location,
+                default_name: Some(vd.default_version.as_str())
+                    .filter(|d| !d.is_empty())
+                    .map(Into::into),
+                fallback: vdef.fallback_to_default,
+                versions: versions.into(),
+            })),
+            strip,
+        })
+    }
+
+    /// True when requests need no version or endpoint check at all.
+    pub fn is_open(&self) -> bool {
+        matches!(self.mode, Mode::Open)
+    }
+}
+
+/// `expires` in Tyk's layout `2006-01-02 15:04` (UTC, as Go's `time.Parse`); empty or `-1` = never.
+fn parse_expiry(s: &str) -> Result<Option<i64>, String> {
+    if s.is_empty() || s == "-1" {
+        return Ok(None);
+    }
+    let err = || {
+        format!(
+            "`{s}` is not a date in Tyk's format `2006-01-02 15:04` (or empty / `-1` for never)"
+        )
+    };
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = s.get(r)?;
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    if b.len() != 16 || b[4] != b'-' || b[7] != b'-' || b[10] != b' ' || b[13] != b':' {
+        return Err(err());
+    }
+    let (y, mo, d, h, mi) = match (num(0..4), num(5..7), num(8..10), num(11..13), num(14..16)) {
+        (Some(y), Some(mo), Some(d), Some(h), Some(mi)) => (y, mo, d, h, mi),
+        _ => return Err(err()),
+    };
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&mo) || d < 1 || d > month_days[(mo - 1) as usize] || h > 23 || mi > 59 {
+        return Err(err());
+    }
+    Ok(Some(
+        days_from_civil(y, mo, d) * 86_400 + h * 3_600 + mi * 60,
+    ))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Extended-path sections this gateway does not implement (everything but the lists it enforces).
+fn unsupported_middleware(info: &VersionInfo) -> Vec<&str> {
+    let Some(ext) = &info.extended_paths else {
+        return Vec::new();
+    };
+    ext.extra
+        .iter()
+        .filter(|(_, v)| match v {
+            serde_json::Value::Null => false,
+            serde_json::Value::Array(a) => !a.is_empty(),
+            serde_json::Value::Object(o) => !o.is_empty(),
+            _ => true,
+        })
+        .map(|(k, _)| k.as_str())
+        .collect()
+}
+
+fn compile_lists(
+    def: &ApiDefinition,
+    name: &str,
+    info: &VersionInfo,
+    listen_path: &str,
+    strip_version: bool,
+) -> Result<Option<Box<Lists>>, DefinitionError> {
+    let base = format!("version_data.versions.{name}");
+    let mut internal = Vec::new();
+    let mut entries = Vec::new();
+    let mut white = 0;
+    if info.use_extended_paths {
+        let skipped = unsupported_middleware(info);
+        if !skipped.is_empty() {
+            tracing::warn!(api_id = %def.api_id, version = name, ignored = ?skipped,
+                "extended_paths middleware not supported by this gateway; ignored");
+        }
+        if let Some(ext) = &info.extended_paths {
+            let lists = [
+                ("ignored", Kind::Ignored, &ext.ignored),
+                ("black_list", Kind::Black, &ext.black_list),
+                ("white_list", Kind::White, &ext.white_list),
+            ];
+            for (list, kind, metas) in lists {
+                for (i, m) in metas.iter().enumerate() {
+                    let field = format!("{base}.extended_paths.{list}[{i}]");
+                    if let Some(e) = extended_entry(info, m, kind, &field)? {
+                        white += usize::from(kind == Kind::White);
+                        entries.push(e);
+                    }
+                }
+            }
+            for (i, m) in ext.internal.iter().enumerate() {
+                if m.disabled {
+                    continue;
+                }
+                let field = format!("{base}.extended_paths.internal[{i}]");
+                internal.push(Entry {
+                    matcher: matcher(&m.path, m.ignore_case || info.ignore_endpoint_case, &field)?,
+                    kind: Kind::Black,
+                    rule: MethodRule::Method(Some(m.method.as_str().into())),
+                });
+            }
+        }
+    } else if let Some(p) = &info.paths {
+        let lists = [
+            ("ignored", Kind::Ignored, &p.ignored),
+            ("black_list", Kind::Black, &p.black_list),
+            ("white_list", Kind::White, &p.white_list),
+        ];
+        for (list, kind, paths) in lists {
+            for (i, path) in paths.iter().enumerate() {
+                let field = format!("{base}.paths.{list}[{i}]");
+                white += usize::from(kind == Kind::White);
+                entries.push(Entry {
+                    matcher: matcher(path, info.ignore_endpoint_case, &field)?,
+                    kind,
+                    rule: MethodRule::Method(None),
+                });
+            }
+        }
+    }
+    if entries.is_empty() && internal.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Box::new(Lists {
+        listen_path: listen_path.into(),
+        strip_version,
+        internal: internal.into(),
+        entries: entries.into(),
+        white_list: white > 0,
+    })))
+}
+
+fn extended_entry(
+    info: &VersionInfo,
+    m: &EndpointMeta,
+    kind: Kind,
+    field: &str,
+) -> Result<Option<Entry>, DefinitionError> {
+    if m.disabled {
+        return Ok(None);
+    }
+    let matcher = matcher(
+        &m.path,
+        m.ignore_case || info.ignore_endpoint_case,
+        &format!("{field}.path"),
+    )?;
+    let rule = match &m.method_actions {
+        None => MethodRule::Method(
+            Some(m.method.as_str())
+                .filter(|s| !s.is_empty())
+                .map(Into::into),
+        ),
+        Some(actions) => {
+            let mut out = Vec::with_capacity(actions.len());
+            for (method, meta) in actions {
+                let action = match meta.action.as_str() {
+                    "no_action" => Action::Apply,
+                    "reply" => {
+                        let f = format!("{field}.method_actions.{method}");
+                        Action::Reply(Arc::new(mock_reply(meta, &f)?))
+                    }
+                    other => {
+                        tracing::warn!(field, method = %method, action = other,
+                            "unknown method action; requests are refused, as Tyk does");
+                        Action::Block
+                    }
+                };
+                out.push((method.as_str().into(), action));
+            }
+            MethodRule::Actions(out.into())
+        }
+    };
+    Ok(Some(Entry {
+        matcher,
+        kind,
+        rule,
+    }))
+}
+
+fn mock_reply(
+    meta: &tyk_model::apidef::EndpointMethodMeta,
+    field: &str,
+) -> Result<MockReply, DefinitionError> {
+    let status = match meta.code {
+        0 => StatusCode::OK,
+        c => StatusCode::from_u16(c)
+            .map_err(|e| bad(format!("{field}.code"), format!("`{c}`: {e}")))?,
+    };
+    let mut headers = Vec::with_capacity(meta.headers.len());
+    for (k, v) in &meta.headers {
+        let name = HeaderName::try_from(k.as_str())
+            .map_err(|e| bad(format!("{field}.headers"), format!("`{k}`: {e}")))?;
+        let value = HeaderValue::try_from(v.as_str())
+            .map_err(|e| bad(format!("{field}.headers.{k}"), format!("`{v}`: {e}")))?;
+        headers.push((name, value));
+    }
+    Ok(MockReply {
+        status,
+        body: Bytes::from(meta.data.clone()),
+        headers,
+    })
+}
+
+/// Compile a Tyk endpoint pattern (`internal/httputil.PreparePathRegexp` without prefix/suffix matching).
+fn matcher(path: &str, ignore_case: bool, field: &str) -> Result<Matcher, DefinitionError> {
+    let mut pattern = String::with_capacity(path.len() + 8);
+    let mut rest = path;
+    // `{name}` (non-empty, no `}` inside) becomes one path segment.
+    while let Some(open) = rest.find('{') {
+        match rest[open + 1..].find('}') {
+            Some(len) if len > 0 => {
+                pattern.push_str(&rest[..open]);
+                pattern.push_str("([^/]+)");
+                rest = &rest[open + 1 + len + 1..];
+            }
+            _ => break,
+        }
+    }
+    pattern.push_str(rest);
+    const META: &[char] = &[
+        '\\', '.', '+', '*', '?', '(', ')', '|', '[', ']', '{', '}', '^', '$',
+    ];
+    if !ignore_case && !pattern.contains(META) {
+        return Ok(Matcher::Contains(pattern.into()));
+    }
+    if ignore_case {
+        pattern.insert_str(0, "(?i)");
+    }
+    Regex::new(&pattern).map(Matcher::Regex).map_err(|e| {
+        bad(
+            field.into(),
+            format!("`{path}` is not a valid pattern: {}", one_line(&e)),
+        )
+    })
+}
+
+/// A regex error without the multi-line caret diagram (it ends up in one log line).
+fn one_line(e: &regex::Error) -> String {
+    let s = e.to_string();
+    let last = s.lines().last().unwrap_or_default();
+    last.strip_prefix("error: ").unwrap_or(last).to_string()
+}
+
+// === per request ===
+
+impl RouteVersions {
+    /// Tyk's VersionCheck for one request: resolve the version, check expiry and endpoint lists.
+    /// A single branch for routes that are not versioned and have no lists.
+    #[inline]
+    pub fn check<'r>(&'r self, req: &RequestMeta<'_>) -> Result<Admission<'r>, GwError> {
+        match &self.mode {
+            Mode::Open => Ok(Admission::OPEN),
+            _ => self.check_slow(req, now_unix),
+        }
+    }
+
+    #[inline(never)]
+    fn check_slow<'r>(
+        &'r self,
+        req: &RequestMeta<'_>,
+        now: impl FnOnce() -> i64,
+    ) -> Result<Admission<'r>, GwError> {
+        let (lists, access) = match &self.mode {
+            Mode::Open => return Ok(Admission::OPEN),
+            Mode::Single(l) => (Some(&**l), None),
+            Mode::Versioned(v) => {
+                let (spec, access) = v.resolve(req)?;
+                if spec.expires.is_some_and(|e| now() >= e) {
+                    return Err(GwError::VersionExpired);
+                }
+                (spec.lists.as_deref(), Some(access))
+            }
+        };
+        let status = match lists {
+            None => UrlStatus::Ok,
+            Some(l) => l.status(req.method, req.path),
+        };
+        match status {
+            UrlStatus::Ok => Ok(Admission {
+                ignored: false,
+                access,
+            }),
+            UrlStatus::Ignore => Ok(Admission {
+                ignored: true,
+                access,
+            }),
+            UrlStatus::NotAllowed => Err(GwError::EndpointForbidden),
+            UrlStatus::Reply(r) => Err(GwError::Reply(r.clone())),
+        }
+    }
+
+    /// The header to remove before proxying (`header` location with `strip_versioning_data`).
+    pub fn strip_header(&self) -> Option<&HeaderName> {
+        match &self.strip {
+            Some(Strip::Header(h)) => Some(h),
+            _ => None,
+        }
+    }
+
+    /// `path` without the version segment when the version is in the URL and stripped (Tyk removes
+    /// `<version>/` after the listen path; a version that ends the path stays).
+    pub fn upstream_path<'p>(&self, listen_path: &str, path: &'p str) -> Cow<'p, str> {
+        let Some(Strip::UrlSegment(pattern)) = &self.strip else {
+            return Cow::Borrowed(path);
+        };
+        let Some((start, seg)) = url_segment(listen_path, path) else {
+            return Cow::Borrowed(path);
+        };
+        let end = start + seg.len();
+        if path.as_bytes().get(end) != Some(&b'/')
+            || pattern.as_ref().is_some_and(|p| !p.is_match(seg))
+        {
+            return Cow::Borrowed(path);
+        }
+        Cow::Owned(format!("{}{}", &path[..start], &path[end + 1..]))
+    }
+
+    /// `query` without the version parameter (`url-param` location with `strip_versioning_data`).
+    pub fn upstream_query<'q>(&self, query: Option<&'q str>) -> Option<Cow<'q, str>> {
+        let Some(Strip::Param(key)) = &self.strip else {
+            return query.map(Cow::Borrowed);
+        };
+        let q = query?;
+        let kept: Vec<&str> = q
+            .split('&')
+            .filter(|kv| !kv.is_empty() && decode(kv.split('=').next().unwrap_or("")) != **key)
+            .collect();
+        (!kept.is_empty()).then(|| Cow::Owned(kept.join("&")))
+    }
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Start offset and text of the first non-empty path segment after the listen path.
+fn url_segment<'p>(listen_path: &str, path: &'p str) -> Option<(usize, &'p str)> {
+    let from = if path.starts_with(listen_path) {
+        listen_path.len()
+    } else {
+        0
+    };
+    let rest = &path[from..];
+    let skip = rest.len() - rest.trim_start_matches('/').len();
+    let start = from + skip;
+    let seg = path[start..].split('/').next()?;
+    (!seg.is_empty()).then_some((start, seg))
+}
+
+/// Percent-decoding of a query component (`+` is a space), as Go's `url.ParseQuery`.
+fn decode(s: &str) -> Cow<'_, str> {
+    if !s.contains(['%', '+']) {
+        return Cow::Borrowed(s);
+    }
+    let b = s.as_bytes();
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => match (
+                b.get(i + 1).and_then(|&c| hex(c)),
+                b.get(i + 2).and_then(|&c| hex(c)),
+            ) {
+                (Some(hi), Some(lo)) => {
+                    out.push(hi << 4 | lo);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
+impl Versioned {
+    fn find(&self, name: &str) -> Option<&VersionSpec> {
+        self.versions.iter().find(|v| &*v.name == name)
+    }
+
+    fn requested<'a>(&self, req: &RequestMeta<'a>) -> Option<Cow<'a, str>> {
+        let v = match &self.location {
+            Location::Nowhere => None,
+            Location::Header(h) => req
+                .headers
+                .header(h)
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .map(Cow::Borrowed),
+            Location::Param(p) => req.query.and_then(|q| {
+                q.split('&').find_map(|kv| {
+                    let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                    (decode(k) == **p).then(|| decode(v))
+                })
+            }),
+            Location::Url => None,
+        };
+        v.filter(|v| !v.is_empty())
+    }
+
+    fn resolve<'r>(
+        &'r self,
+        req: &RequestMeta<'_>,
+    ) -> Result<(&'r VersionSpec, VersionAccess<'r>), GwError> {
+        let requested = match &self.location {
+            Location::Url => {
+                url_segment(&self.listen_path, req.path).map(|(_, s)| Cow::Borrowed(s))
+            }
+            _ => self.requested(req),
+        };
+        let default = self.default_name.as_deref();
+        let spec = match requested.as_deref() {
+            None => {
+                let d = default.ok_or(GwError::VersionNotFound)?;
+                self.find(d).ok_or(GwError::VersionDoesNotExist)?
+            }
+            Some(name) => match self.find(name) {
+                Some(s) => s,
+                None if self.fallback => default
+                    .and_then(|d| self.find(d))
+                    .ok_or(GwError::VersionDoesNotExist)?,
+                None => return Err(GwError::VersionDoesNotExist),
+            },
+        };
+        Ok((
+            spec,
+            VersionAccess {
+                name: &spec.name,
+                or_default: default.filter(|_| self.fallback),
+            },
+        ))
+    }
+}
+
+impl Lists {
+    /// Tyk's `URLAllowedAndIgnored`.
+    fn status(&self, method: &str, path: &str) -> UrlStatus<'_> {
+        let clean = strip_listen_path(&self.listen_path, path);
+        let no_version = self
+            .strip_version
+            .then(|| strip_version_segment(&clean))
+            .flatten();
+        let matches = |m: &Matcher| {
+            no_version.as_deref().is_some_and(|p| m.is_match(p))
+                || m.is_match(&clean)
+                || m.is_match(path)
+        };
+        if self.internal.iter().any(|e| {
+            matches!(&e.rule, MethodRule::Method(Some(m)) if &**m == method) && matches(&e.matcher)
+        }) {
+            return UrlStatus::NotAllowed;
+        }
+        for e in self.entries.iter() {
+            if !matches(&e.matcher) {
+                continue;
+            }
+            let listed = match e.kind {
+                Kind::Ignored => UrlStatus::Ignore,
+                Kind::Black => UrlStatus::NotAllowed,
+                Kind::White => UrlStatus::Ok,
+            };
+            match &e.rule {
+                MethodRule::Method(None) => return listed,
+                MethodRule::Method(Some(m)) if &**m == method => return listed,
+                MethodRule::Method(Some(_)) => continue,
+                MethodRule::Actions(actions) => {
+                    match actions.iter().find(|(m, _)| &**m == method) {
+                        None => continue,
+                        Some((_, Action::Apply)) => return listed,
+                        Some((_, Action::Reply(r))) => return UrlStatus::Reply(r),
+                        Some((_, Action::Block)) => return UrlStatus::NotAllowed,
+                    }
+                }
+            }
+        }
+        if self.white_list {
+            UrlStatus::NotAllowed
+        } else {
+            UrlStatus::Ok
+        }
+    }
+}
+
+impl Matcher {
+    fn is_match(&self, path: &str) -> bool {
+        match self {
+            Matcher::Contains(s) => path.contains(&**s),
+            Matcher::Regex(r) => r.is_match(path),
+        }
+    }
+}
+
+/// Tyk's `StripListenPath`: the path without the listen path, always starting with `/`.
+fn strip_listen_path<'p>(listen_path: &str, path: &'p str) -> Cow<'p, str> {
+    let rest = path.strip_prefix(listen_path).unwrap_or(path);
+    if rest.starts_with('/') {
+        Cow::Borrowed(rest)
+    } else if listen_path.ends_with('/') && path.len() > rest.len() {
+        // The listen path's own trailing slash.
+        Cow::Borrowed(&path[path.len() - rest.len() - 1..])
+    } else {
+        Cow::Owned(format!("/{rest}"))
+    }
+}
+
+/// Tyk's `StripVersionPath`: `/v1/users` → `/users`; `None` when nothing changes.
+fn strip_version_segment(clean: &str) -> Option<String> {
+    let part = clean.trim_matches('/').split('/').next()?;
+    let needle = format!("/{part}/");
+    clean
+        .contains(&needle)
+        .then(|| clean.replacen(&needle, "/", 1))
+}
+
+#[cfg(test)]
+mod tests;
