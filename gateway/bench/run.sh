@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Benchmark: direct upstream vs nginx (plain reverse proxy) vs tyk-dr-gateway (key auth + rate limit + quota).
 # Needs: redis-server, redis-cli, nginx, wrk (apt: redis-server nginx-light wrk). Not part of the test suite.
-# Usage: gateway/bench/run.sh [duration_seconds]   (env: CONNS=32 THREADS=2 LIGHT_CONNS=4)
+# Usage: gateway/bench/run.sh [duration_seconds]   (env: CONNS=32 THREADS=2 LIGHT_CONNS=2 ROUNDS=3)
+# The gateway runs twice side by side: on its fast HTTP/1.1 path (the default) and on hyper alone
+# (`http1_fast_path = false`). Peak figures are the median of ROUNDS interleaved rounds, so a noisy
+# neighbour moment does not decide a ratio.
 set -euo pipefail
 DUR="${1:-10}"
 CONNS="${CONNS:-32}"
 THREADS="${THREADS:-2}"
 LIGHT_CONNS="${LIGHT_CONNS:-2}"
+ROUNDS="${ROUNDS:-3}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/tyk-dr-target-gw}"
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 for b in redis-server redis-cli nginx wrk; do
@@ -25,7 +29,7 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
 
-UP=$(free_port); NG=$(free_port); GW=$(free_port); RP=$(free_port)
+UP=$(free_port); NG=$(free_port); GW=$(free_port); GH=$(free_port); RP=$(free_port)
 
 redis-server --bind 127.0.0.1 --port "$RP" --save "" --appendonly no >/dev/null & PIDS+=($!)
 "$BIN/echo-upstream" "127.0.0.1:$UP" & UPPID=$!; PIDS+=($UPPID)
@@ -62,9 +66,10 @@ cat > "$TMP/apps/bench.json" <<JSON
  "auth":{"auth_header_name":"Authorization"},
  "proxy":{"listen_path":"/bench/","target_url":"http://127.0.0.1:$UP/","strip_listen_path":true}}
 JSON
-gw_config() {
-cat > "$TMP/gw.toml" <<TOML
-listen = "127.0.0.1:$GW"
+gw_config() { # hash_keys [port] [fast_path] [file]
+cat > "$TMP/${4:-gw.toml}" <<TOML
+listen = "127.0.0.1:${2:-$GW}"
+http1_fast_path = ${3:-true}
 region = "bench"
 app_path = "$TMP/apps"
 secret = "bench-secret"
@@ -81,12 +86,17 @@ start_gw() {
 }
 gw_config true
 start_gw
+gw_config true "$GH" false gw-hyper.toml
+"$BIN/tyk-dr-gateway" --config "$TMP/gw-hyper.toml" 2>"$TMP/gw-hyper.log" & GHPID=$!; PIDS+=($GHPID)
+wait_port "$GH"
 
 # One key with a huge rate and quota so nothing is refused; created through the management API (hashed).
 SESSION='{"org_id":"default","rate":100000000,"per":1,"quota_max":1000000000000,"quota_renewal_rate":3600,"access_rights":{"bench":{"api_id":"bench","versions":["Default"]}}}'
 KEY=$(curl -sf -X POST -H "X-Tyk-Authorization: bench-secret" -d "$SESSION" "http://127.0.0.1:$GW/tyk/keys" | python3 -c 'import json,sys;print(json.load(sys.stdin)["key"])')
-code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: $KEY" "http://127.0.0.1:$GW/bench/")
-[ "$code" = 200 ] || { echo "gateway smoke request failed: $code" >&2; cat "$TMP/gw.log" >&2; exit 1; }
+for port in "$GW" "$GH"; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: $KEY" "http://127.0.0.1:$port/bench/")
+  [ "$code" = 200 ] || { echo "gateway smoke request on :$port failed: $code" >&2; cat "$TMP"/gw*.log >&2; exit 1; }
+done
 
 # CPU ticks (user+system) of every thread of the given pids.
 cpu_ticks() { local t=0 p f; for p in $1; do for f in /proc/$p/task/*/stat; do t=$((t + $(awk '{print $14 + $15}' "$f"))); done; done; echo "$t"; }
@@ -113,16 +123,27 @@ print(f"{rps:.0f} {p50:.3f} {p99:.3f} {non2xx.group(1) if non2xx else 0} {ticks/
 PY
 }
 
-echo "== peak: wrk -t$THREADS -c$CONNS -d${DUR}s (loopback, all processes share this machine's cores: $(nproc))"
-MEASURE_PIDS="$UPPID"; read -r D_RPS D_P50 D_P99 D_ERR D_CPU < <(run_wrk "$CONNS" "http://127.0.0.1:$UP/")
-MEASURE_PIDS="$(pgrep -P "$NGPID" | tr '\n' ' ')"; read -r N_RPS N_P50 N_P99 N_ERR N_CPU < <(run_wrk "$CONNS" "http://127.0.0.1:$NG/")
-MEASURE_PIDS="$GWPID"; read -r G_RPS G_P50 G_P99 G_ERR G_CPU < <(run_wrk "$CONNS" "http://127.0.0.1:$GW/bench/" -H "Authorization: $KEY")
+echo "== peak: wrk -t$THREADS -c$CONNS -d${DUR}s, median of $ROUNDS interleaved rounds (loopback; all processes share this machine's $(nproc) cores)"
+NGPIDS="$(pgrep -P "$NGPID" | tr '\n' ' ')"
+for r in $(seq 1 "$ROUNDS"); do
+  MEASURE_PIDS="$UPPID"; run_wrk "$CONNS" "http://127.0.0.1:$UP/" >> "$TMP/peak.direct"
+  MEASURE_PIDS="$NGPIDS"; run_wrk "$CONNS" "http://127.0.0.1:$NG/" >> "$TMP/peak.nginx"
+  MEASURE_PIDS="$GWPID"; run_wrk "$CONNS" "http://127.0.0.1:$GW/bench/" -H "Authorization: $KEY" >> "$TMP/peak.gateway"
+  MEASURE_PIDS="$GHPID"; run_wrk "$CONNS" "http://127.0.0.1:$GH/bench/" -H "Authorization: $KEY" >> "$TMP/peak.hyper"
+  echo "   round $r: direct $(cut -d' ' -f1 < <(tail -1 "$TMP/peak.direct")), nginx $(cut -d' ' -f1 < <(tail -1 "$TMP/peak.nginx")), gateway $(cut -d' ' -f1 < <(tail -1 "$TMP/peak.gateway")), gateway on hyper $(cut -d' ' -f1 < <(tail -1 "$TMP/peak.hyper")) req/s"
+done
+median() { sort -n -k1,1 "$1" | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'; }
+read -r D_RPS D_P50 D_P99 D_ERR D_CPU < <(median "$TMP/peak.direct")
+read -r N_RPS N_P50 N_P99 N_ERR N_CPU < <(median "$TMP/peak.nginx")
+read -r G_RPS G_P50 G_P99 G_ERR G_CPU < <(median "$TMP/peak.gateway")
+read -r H_RPS H_P50 H_P99 H_ERR H_CPU < <(median "$TMP/peak.hyper")
 echo "(cpu_us/req = CPU time of the measured server itself per request: upstream for direct, nginx workers, gateway)"
-printf "%-28s %10s %9s %9s %8s %12s\n" target req/s p50_ms p99_ms non2xx cpu_us/req
-printf "%-28s %10s %9s %9s %8s %12s\n" direct "$D_RPS" "$D_P50" "$D_P99" "$D_ERR" "$D_CPU"
-printf "%-28s %10s %9s %9s %8s %12s\n" nginx "$N_RPS" "$N_P50" "$N_P99" "$N_ERR" "$N_CPU"
-printf "%-28s %10s %9s %9s %8s %12s\n" "gateway (auth+rate+quota)" "$G_RPS" "$G_P50" "$G_P99" "$G_ERR" "$G_CPU"
-python3 -c "print(f'ratio gateway/nginx  = {$G_RPS/$N_RPS:.2f}  (CPU per request gateway/nginx = {$G_CPU/$N_CPU:.2f})'); print(f'ratio gateway/direct = {$G_RPS/$D_RPS:.2f}')"
+printf "%-34s %10s %9s %9s %8s %12s\n" target req/s p50_ms p99_ms non2xx cpu_us/req
+printf "%-34s %10s %9s %9s %8s %12s\n" direct "$D_RPS" "$D_P50" "$D_P99" "$D_ERR" "$D_CPU"
+printf "%-34s %10s %9s %9s %8s %12s\n" nginx "$N_RPS" "$N_P50" "$N_P99" "$N_ERR" "$N_CPU"
+printf "%-34s %10s %9s %9s %8s %12s\n" "gateway (auth+rate+quota)" "$G_RPS" "$G_P50" "$G_P99" "$G_ERR" "$G_CPU"
+printf "%-34s %10s %9s %9s %8s %12s\n" "gateway on hyper (same checks)" "$H_RPS" "$H_P50" "$H_P99" "$H_ERR" "$H_CPU"
+python3 -c "print(f'ratio gateway/nginx  = {$G_RPS/$N_RPS:.2f}  (CPU per request gateway/nginx = {$G_CPU/$N_CPU:.2f})'); print(f'ratio gateway on hyper/nginx = {$H_RPS/$N_RPS:.2f}  (CPU per request {$H_CPU/$N_CPU:.2f})'); print(f'ratio gateway/direct = {$G_RPS/$D_RPS:.2f}')"
 
 echo "== reduced load: wrk -c$LIGHT_CONNS (wrk2 is unavailable, so load is reduced by connection count, not a fixed rate;"
 echo "   the gateway's share of its peak is printed so the operating point is visible)"
@@ -133,7 +154,7 @@ printf "%-28s %10s %9s %9s\n" gateway "$GL_RPS" "$GL_P50" "$GL_P99"
 python3 -c "print(f'gateway light-load throughput = {$GL_RPS/$G_RPS*100:.0f}% of its peak'); print(f'p99 added latency vs direct = {$GL_P99-$DL_P99:.3f} ms (p50 added {$GL_P50-$DL_P50:.3f} ms)')"
 
 echo "== RSS with 10,000 cached sessions (hash_keys = false so keys can be seeded with redis-cli)"
-kill "$GWPID"; wait "$GWPID" 2>/dev/null || true
+kill "$GWPID" "$GHPID"; wait "$GWPID" "$GHPID" 2>/dev/null || true
 SESSION="$SESSION" python3 - "$TMP/seed.resp" <<'PY'
 import os, sys
 val = os.environ["SESSION"].encode()

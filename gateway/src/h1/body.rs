@@ -1,8 +1,13 @@
 //! Body framing on the fast path: relaying exactly one message body from one socket to another.
 
+use std::time::Duration;
+
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+/// Longest wait for the next body bytes before the exchange is abandoned (a stalled peer must not
+/// hold a connection forever).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bytes asked of the kernel per read.
 pub const READ_CHUNK: usize = 16 * 1024;
 /// Longest chunk-size line (with extensions) accepted.
@@ -19,6 +24,9 @@ pub enum BodyError {
     /// The sender closed before the body ended.
     #[error("body ended early")]
     Truncated,
+    /// The sender sent nothing for [`IDLE_TIMEOUT`].
+    #[error("no body bytes for {0:?}")]
+    Stalled(Duration),
     /// A read or write failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -152,7 +160,10 @@ where
             return Ok(());
         }
         buf.reserve(READ_CHUNK);
-        if src.read_buf(buf).await? == 0 {
+        let read = tokio::time::timeout(IDLE_TIMEOUT, src.read_buf(buf))
+            .await
+            .map_err(|_| BodyError::Stalled(IDLE_TIMEOUT))?;
+        if read? == 0 {
             return match left {
                 Remaining::UntilClose => Ok(()),
                 _ => Err(BodyError::Truncated),

@@ -34,13 +34,14 @@ use crate::error::GwError;
 use crate::proxy::RequestMeta;
 use crate::ratelimit::Decision;
 use crate::state::AppState;
-use body::{relay, Remaining, READ_CHUNK};
+use body::{relay, Remaining, IDLE_TIMEOUT, READ_CHUNK};
 use head::{Additions, Framing, RawHeaders, ResponseInfo, MAX_HEADERS};
 use pool::UpConn;
 
-/// A client connection may wait this long for its next request (hyper's path uses the same bound for a
-/// request head).
-const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most unread request body drained before closing after a refusal (see [`linger`]).
+const LINGER_BYTES: usize = 1 << 20;
+/// Longest such drain.
+const LINGER_TIME: Duration = Duration::from_secs(2);
 /// Largest upstream response head accepted.
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 
@@ -208,11 +209,16 @@ async fn exchange(
         Err(e) => {
             // The body was not read: skip it when it is all here, else close rather than parse it as
             // the next request.
-            let close = req.close || draining || req.content_length > buf.len() as u64;
+            let unread = req.content_length > buf.len() as u64;
+            let close = req.close || draining || unread;
             if !close {
                 buf.advance(req.content_length as usize);
             }
-            respond_error(client, e, region, close, out).await
+            let answered = respond_error(client, e, region, close, out).await;
+            if unread {
+                linger(client).await;
+            }
+            answered
         }
         Ok(report) => {
             // The request body: what arrived with the head goes out with the upstream head.
@@ -221,16 +227,15 @@ async fn exchange(
             buf.advance(here);
             let streamed = req.content_length - here as u64;
             let timeout = Duration::from_millis(state.settings.raw.upstream_timeout_ms);
-            let upstream = tokio::time::timeout(
-                timeout,
-                send(route, out, streamed, client, buf, req.idempotent),
-            )
-            .await
-            .unwrap_or(Err(GwError::UpstreamTimeout));
+            let upstream = send(route, out, streamed, client, buf, req.idempotent, timeout).await;
             match upstream {
                 Err(e) => {
                     let close = req.close || draining || streamed > 0;
-                    respond_error(client, e, region, close, out).await
+                    let answered = respond_error(client, e, region, close, out).await;
+                    if streamed > 0 {
+                        linger(client).await;
+                    }
+                    answered
                 }
                 Ok(up) => {
                     let add = Additions {
@@ -248,6 +253,24 @@ async fn exchange(
         .route_request(&route.counters, &route.def.api_id, status);
     state.metrics.latency.observe_duration(start.elapsed());
     next
+}
+
+/// Close after a refusal that left request body unread: send our FIN, then read and discard what the
+/// client is still sending (bounded), so its kernel gets our answer before any reset (the "lingering
+/// close" of RFC 9112 §9.6 that nginx also does).
+async fn linger(client: &mut TcpStream) {
+    if client.shutdown().await.is_err() {
+        return;
+    }
+    let mut sink = [0u8; 16 * 1024];
+    let mut drained = 0;
+    let deadline = tokio::time::Instant::now() + LINGER_TIME;
+    while drained < LINGER_BYTES {
+        match tokio::time::timeout_at(deadline, client.read(&mut sink)).await {
+            Ok(Ok(n)) if n > 0 => drained += n,
+            _ => return,
+        }
+    }
 }
 
 /// Write a gateway-generated error answer.
@@ -269,9 +292,11 @@ async fn respond_error(
 }
 
 /// Send `bytes` (head and the body bytes already here) and `streamed` more body bytes from the client,
-/// then read up to a complete response head. A reused connection that fails before any answer (the
-/// upstream closed it while idle) is replaced once, when resending is safe: the body is all in `bytes`
-/// and the method is idempotent or nothing could be written.
+/// then read up to a complete response head. `timeout` bounds connecting and writing, and then the wait
+/// for the response head; a body upload is bounded by its own idle timeout instead, so a large upload
+/// on a slow link is not cut. A reused connection that fails before any answer (the upstream closed it
+/// while idle) is replaced once, when resending is safe: the body is all in `bytes` and the method is
+/// idempotent or nothing could be written.
 async fn send(
     route: &ApiRoute,
     bytes: &[u8],
@@ -279,11 +304,18 @@ async fn send(
     client: &mut TcpStream,
     client_buf: &mut BytesMut,
     idempotent: bool,
+    timeout: Duration,
 ) -> Result<UpConn, GwError> {
     let mut allow_idle = true;
     loop {
-        let mut up = pool::checkout(route, allow_idle).await?;
-        let written = up.stream.write_all(bytes).await;
+        let start = async {
+            let mut up = pool::checkout(route, allow_idle).await?;
+            let written = up.stream.write_all(bytes).await;
+            Ok::<_, GwError>((up, written))
+        };
+        let (mut up, written) = tokio::time::timeout(timeout, start)
+            .await
+            .map_err(|_| GwError::UpstreamTimeout)??;
         let result = match &written {
             Err(e) => Err(e.to_string()),
             Ok(()) if streamed > 0 => {
@@ -296,14 +328,15 @@ async fn send(
                 )
                 .await
                 {
-                    Ok(()) => read_head(&mut up).await,
+                    Ok(()) => read_head(&mut up, timeout).await,
                     Err(e) => Err(format!("request body: {e}")),
                 }
             }
-            Ok(()) => read_head(&mut up).await,
+            Ok(()) => read_head(&mut up, timeout).await,
         };
         match result {
             Ok(()) => return Ok(up),
+            Err(e) if e == TIMED_OUT => return Err(GwError::UpstreamTimeout),
             Err(_)
                 if up.reused
                     && streamed == 0
@@ -317,8 +350,17 @@ async fn send(
     }
 }
 
-/// Read until `up.buf` starts with a complete response head.
-async fn read_head(up: &mut UpConn) -> Result<(), String> {
+/// `read_head`'s error when the upstream did not answer in time.
+const TIMED_OUT: &str = "timed out";
+
+/// Read until `up.buf` starts with a complete response head, for at most `timeout`.
+async fn read_head(up: &mut UpConn, timeout: Duration) -> Result<(), String> {
+    tokio::time::timeout(timeout, read_head_unbounded(up))
+        .await
+        .unwrap_or_else(|_| Err(TIMED_OUT.into()))
+}
+
+async fn read_head_unbounded(up: &mut UpConn) -> Result<(), String> {
     loop {
         if head::head_end(&up.buf).is_some() {
             return Ok(());
@@ -360,7 +402,7 @@ async fn relay_response(
         if client.write_all(out).await.is_err() {
             return (info.status, Next::Close);
         }
-        if let Err(e) = read_head(&mut up).await {
+        if let Err(e) = read_head(&mut up, IDLE_TIMEOUT).await {
             let e = GwError::Upstream(format!("{}: {e}", route.authority));
             return respond_error(client, e, add.region, true, out).await;
         }
