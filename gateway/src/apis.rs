@@ -56,11 +56,48 @@ pub struct Rejected {
     pub reason: String,
 }
 
+/// Tyk auth modes (definition flags) this gateway does not implement. A keyed API that turns one on is
+/// skipped at load, naming the flag, instead of being served with token auth it never asked for.
+const UNSUPPORTED_AUTH: [(&str, &str); 10] = [
+    ("use_basic_auth", "basic auth"),
+    ("enable_jwt", "JWT auth"),
+    ("use_oauth2", "OAuth 2.0"),
+    ("use_openid", "OpenID Connect"),
+    ("enable_signature_checking", "HMAC request signing"),
+    ("use_mutual_tls_auth", "mutual TLS auth"),
+    ("custom_plugin_auth_enabled", "custom plugin auth"),
+    ("use_go_plugin_auth", "Go plugin auth"),
+    ("enable_coprocess_auth", "coprocess plugin auth"),
+    ("external_oauth.enabled", "external OAuth"),
+];
+
+fn unsupported_auth(def: &ApiDefinition) -> Option<(&'static str, &'static str)> {
+    if def.use_keyless {
+        return None;
+    }
+    UNSUPPORTED_AUTH.into_iter().find(|(flag, _)| {
+        let v = match flag.split_once('.') {
+            Some((outer, inner)) => def.extra.get(outer).and_then(|o| o.get(inner)),
+            None => def.extra.get(*flag),
+        };
+        v.and_then(serde_json::Value::as_bool) == Some(true)
+    })
+}
+
 fn build(def: ApiDefinition, source: PathBuf) -> Result<ApiRoute, DefinitionError> {
     let bad = |field: &str, message: String| DefinitionError {
         field: field.into(),
         message,
     };
+    if let Some((flag, what)) = unsupported_auth(&def) {
+        return Err(bad(
+            flag,
+            format!(
+                "{what} is not supported by tyk-dr-gateway (keyless and auth-token APIs are); \
+                 serve this API with Tyk or switch it to auth tokens"
+            ),
+        ));
+    }
     let uri: http::Uri = def.proxy.target_url.parse().map_err(|e| {
         bad(
             "proxy.target_url",
@@ -271,6 +308,46 @@ mod tests {
             .rejected
             .iter()
             .all(|r| r.file.ends_with(".json") && !r.reason.is_empty()));
+    }
+
+    #[test]
+    fn keyed_apis_with_an_auth_mode_we_lack_are_skipped_naming_the_flag() {
+        let load = |json: &str| {
+            let d = ApiDefinition::from_json(json.as_bytes()).unwrap();
+            RouteTable::from_defs(vec![(PathBuf::from("a.json"), d)])
+        };
+        let base = r#""api_id":"a","proxy":{"listen_path":"/a/","target_url":"http://up:1"}"#;
+        for (flags, refused) in [
+            (r#""enable_jwt":true"#, Some("enable_jwt")),
+            (
+                r#""use_basic_auth":true,"use_standard_auth":true"#,
+                Some("use_basic_auth"),
+            ),
+            (
+                r#""external_oauth":{"enabled":true}"#,
+                Some("external_oauth.enabled"),
+            ),
+            (
+                r#""enable_signature_checking":true"#,
+                Some("enable_signature_checking"),
+            ),
+            (r#""enable_jwt":false,"use_standard_auth":true"#, None),
+            (r#""external_oauth":{"enabled":false}"#, None),
+            (r#""use_keyless":true,"enable_jwt":true"#, None),
+        ] {
+            let (t, skipped) = load(&format!("{{{base},{flags}}}"));
+            match refused {
+                Some(flag) => {
+                    assert!(t.is_empty(), "{flags}");
+                    assert!(
+                        skipped[0].contains(&format!("field `{flag}`")),
+                        "{flags}: {skipped:?}"
+                    );
+                    assert!(skipped[0].contains("not supported"), "{skipped:?}");
+                }
+                None => assert_eq!((t.len(), skipped.len()), (1, 0), "{flags}: {skipped:?}"),
+            }
+        }
     }
 
     fn def(id: &str, lp: &str, target: &str, strip: bool) -> (PathBuf, ApiDefinition) {

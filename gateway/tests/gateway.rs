@@ -68,15 +68,7 @@ async fn fixtures_load_keyless_proxy_and_health() {
     assert_eq!(get(&gw.url("/ready"), &[]).await.status, 200);
 
     // The management API lists exactly the two valid fixtures.
-    let apis = get(&gw.url("/tyk/apis"), &admin()).await.json();
-    let mut ids: Vec<&str> = apis
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["api_id"].as_str().unwrap())
-        .collect();
-    ids.sort();
-    assert_eq!(ids, vec!["1", "3"]);
+    assert_eq!(loaded_api_ids(&gw).await, ["1", "3"]);
 
     let m = get(&gw.url("/metrics"), &[]).await.body;
     assert!(

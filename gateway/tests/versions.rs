@@ -238,15 +238,7 @@ async fn versions_and_endpoint_lists() {
     }
 
     // The fixtures and both versioned APIs loaded; the broken one is rejected naming the field.
-    let apis = get(&gw.url("/tyk/apis"), &admin()).await.json();
-    let mut ids: Vec<&str> = apis
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["api_id"].as_str().unwrap())
-        .collect();
-    ids.sort();
-    assert_eq!(ids, ["1", "3", "urlv", "ver"]);
+    assert_eq!(loaded_api_ids(&gw).await, ["1", "3", "urlv", "ver"]);
     let rejected = get(&gw.url("/tyk/dr/apis/rejected"), &admin()).await.json();
     let rejected = rejected["rejected"].as_array().unwrap();
     assert_eq!(rejected.len(), 1, "{rejected:?}");

@@ -356,3 +356,16 @@ pub async fn get(url: &str, headers: &[(&str, &str)]) -> Resp {
 pub fn admin() -> [(&'static str, &'static str); 1] {
     [("x-tyk-authorization", SECRET)]
 }
+
+/// The `api_id`s the management API lists, sorted.
+pub async fn loaded_api_ids(gw: &Gateway) -> Vec<String> {
+    let apis = get(&gw.url("/tyk/apis"), &admin()).await.json();
+    let mut ids: Vec<String> = apis
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["api_id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
