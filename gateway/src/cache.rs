@@ -137,13 +137,21 @@ impl SessionCache {
         &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS]
     }
 
-    /// Look a key hash up.
-    pub fn get(&self, hash: &str) -> Lookup {
+    /// Look a key hash up, as of `now`.
+    pub fn get(&self, hash: &str, now: Instant) -> Lookup {
         let shard = self.shard(hash).read().unwrap_or_else(|e| e.into_inner());
         match shard.get(hash) {
-            Some(c) if c.fetched.elapsed() < self.ttl => Lookup::Fresh(c.session.clone()),
-            Some(c) if c.fetched.elapsed() < self.stale_max => Lookup::Stale(c.session.clone()),
-            _ => Lookup::Miss,
+            Some(c) => {
+                let age = now.saturating_duration_since(c.fetched);
+                if age < self.ttl {
+                    Lookup::Fresh(c.session.clone())
+                } else if age < self.stale_max {
+                    Lookup::Stale(c.session.clone())
+                } else {
+                    Lookup::Miss
+                }
+            }
+            None => Lookup::Miss,
         }
     }
 
@@ -242,15 +250,25 @@ mod tests {
 
     #[test]
     fn fresh_stale_miss() {
-        let c = SessionCache::new(Duration::from_millis(0), Duration::from_secs(60), 10);
+        let c = SessionCache::new(Duration::from_secs(1), Duration::from_secs(60), 10);
         c.put("a", Arc::new(KeyInfo::from(&Session::default())));
-        assert!(matches!(c.get("a"), Lookup::Stale(_)));
-        assert!(matches!(c.get("b"), Lookup::Miss));
+        let t = Instant::now();
+        let cases = [
+            ("a", Duration::ZERO, "fresh"),
+            ("a", Duration::from_secs(2), "stale"),
+            ("a", Duration::from_secs(61), "miss"),
+            ("b", Duration::ZERO, "miss"),
+        ];
+        for (key, later, want) in cases {
+            let got = match c.get(key, t + later) {
+                Lookup::Fresh(_) => "fresh",
+                Lookup::Stale(_) => "stale",
+                Lookup::Miss => "miss",
+            };
+            assert_eq!(got, want, "{key} after {later:?}");
+        }
         c.remove("a");
-        assert!(matches!(c.get("a"), Lookup::Miss));
-        let c = SessionCache::new(Duration::from_secs(60), Duration::from_secs(60), 10);
-        c.put("a", Arc::new(KeyInfo::from(&Session::default())));
-        assert!(matches!(c.get("a"), Lookup::Fresh(_)));
+        assert!(matches!(c.get("a", t), Lookup::Miss));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! - [`proxy`]: the request pipeline (auth → limits → forward, per-thread upstream pool in
 //!   `proxy::upstream`), [`error`]: errors → HTTP in one place;
 //! - [`h1`]: the fast HTTP/1.1 path for plainly framed proxied requests (everything else goes to hyper);
-//! - [`cache`]: local session cache, [`ratelimit`]: local limiter reconciled with Redis;
+//! - [`clock`]: one clock reading per request; [`cache`]: local session cache, [`ratelimit`]: local limiter reconciled with Redis;
 //! - [`store`]: the only code talking to Redis (DNS-following reconnects);
 //! - [`mgmt`]: `/tyk/` management API, [`notify`]: cluster notifications;
 //! - [`health`]: `/hello`, readiness and metrics rendering, [`metrics`]: Prometheus registry;
@@ -18,6 +18,7 @@
 pub mod apis;
 pub mod cache;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod h1;

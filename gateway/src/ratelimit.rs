@@ -11,8 +11,9 @@
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use crate::clock::Now;
 use crate::store::redis::{CounterOp, RedisStore};
 
 const SHARDS: usize = 32;
@@ -43,16 +44,6 @@ struct Entry {
     last_used: Instant,
 }
 
-impl Default for Entry {
-    fn default() -> Self {
-        Self {
-            rate: None,
-            quota: None,
-            last_used: Instant::now(),
-        }
-    }
-}
-
 /// Outcome of a rate check, with values for `X-RateLimit-*` headers.
 #[derive(Debug, Clone, Copy)]
 pub struct Decision {
@@ -71,13 +62,6 @@ pub struct Limiter {
     shards: Vec<Mutex<HashMap<String, Entry, foldhash::fast::RandomState>>>,
     hasher: foldhash::fast::RandomState,
     rate_prefix: &'static str,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 impl Default for Limiter {
@@ -103,13 +87,17 @@ impl Limiter {
         &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS]
     }
 
-    fn with_entry<R>(&self, key: &str, f: impl FnOnce(&mut Entry) -> R) -> R {
+    fn with_entry<R>(&self, key: &str, now: Instant, f: impl FnOnce(&mut Entry) -> R) -> R {
         let mut shard = self.shard(key).lock().unwrap_or_else(|e| e.into_inner());
         if let Some(e) = shard.get_mut(key) {
-            e.last_used = Instant::now();
+            e.last_used = now;
             return f(e);
         }
-        let e = shard.entry(key.to_string()).or_default();
+        let e = shard.entry(key.to_string()).or_insert_with(|| Entry {
+            rate: None,
+            quota: None,
+            last_used: now,
+        });
         f(e)
     }
 
@@ -121,16 +109,12 @@ impl Limiter {
         }
     }
 
-    /// Count one request against `rate` per `per` seconds for `key`.
-    pub fn check_rate(&self, key: &str, rate: f64, per: f64) -> Decision {
-        self.check_rate_at(key, rate, per, now_ms())
-    }
-
-    fn check_rate_at(&self, key: &str, rate: f64, per: f64, now: u64) -> Decision {
+    /// Count one request at `now` against `rate` per `per` seconds for `key`.
+    pub fn check_rate(&self, key: &str, rate: f64, per: f64, now: Now) -> Decision {
         let per_ms = ((per * 1000.0) as u64).max(1);
-        let window = now / per_ms;
-        let into = now % per_ms;
-        self.with_entry(key, |e| {
+        let window = now.unix_ms / per_ms;
+        let into = now.unix_ms % per_ms;
+        self.with_entry(key, now.mono, |e| {
             let w = e.rate.get_or_insert_with(|| RateWin {
                 per_ms,
                 window,
@@ -174,15 +158,15 @@ impl Limiter {
 
     /// Seed a quota counter with the value read from Redis (only ever raises the local view).
     pub fn seed_quota(&self, key: &str, used: i64) {
-        self.with_entry(key, |e| {
+        self.with_entry(key, Instant::now(), |e| {
             let q = e.quota.get_or_insert_with(Quota::default);
             q.used_global = q.used_global.max(used);
         })
     }
 
-    /// Count one request against a quota of `max` per `renewal_secs` for `key`.
-    pub fn check_quota(&self, key: &str, max: i64, renewal_secs: i64) -> Decision {
-        self.with_entry(key, |e| {
+    /// Count one request at `now` against a quota of `max` per `renewal_secs` for `key`.
+    pub fn check_quota(&self, key: &str, max: i64, renewal_secs: i64, now: Now) -> Decision {
+        self.with_entry(key, now.mono, |e| {
             let q = e.quota.get_or_insert_with(Quota::default);
             q.renewal_ms = renewal_secs.max(0) * 1000;
             q.max = max;
@@ -324,19 +308,27 @@ impl Limiter {
 mod tests {
     use super::*;
 
+    /// `ms` on the wall clock.
+    fn at(ms: u64) -> Now {
+        Now {
+            mono: Instant::now(),
+            unix_ms: ms,
+        }
+    }
+
     #[test]
     fn rate_allows_exactly_rate_per_window() {
         let l = Limiter::default();
         let t = 1_000_000_000; // start of a 1 s window
         let allowed = (0..10)
-            .filter(|_| l.check_rate_at("k", 3.0, 1.0, t).allowed)
+            .filter(|_| l.check_rate("k", 3.0, 1.0, at(t)).allowed)
             .count();
         assert_eq!(allowed, 3);
-        let d = l.check_rate_at("k", 3.0, 1.0, t);
+        let d = l.check_rate("k", 3.0, 1.0, at(t));
         assert!(!d.allowed);
         assert_eq!(d.remaining, 0);
         // Two windows later everything is forgotten.
-        assert!(l.check_rate_at("k", 3.0, 1.0, t + 2_000).allowed);
+        assert!(l.check_rate("k", 3.0, 1.0, at(t + 2_000)).allowed);
     }
 
     #[test]
@@ -344,21 +336,21 @@ mod tests {
         let l = Limiter::default();
         let t = 1_000_000_000;
         for _ in 0..4 {
-            assert!(l.check_rate_at("k", 4.0, 1.0, t).allowed);
+            assert!(l.check_rate("k", 4.0, 1.0, at(t)).allowed);
         }
         // 25% into the next window, 75% of the previous 4 still count: 3 + 1 = 4 → the first is allowed.
-        assert!(l.check_rate_at("k", 4.0, 1.0, t + 1_250).allowed);
-        assert!(!l.check_rate_at("k", 4.0, 1.0, t + 1_250).allowed);
+        assert!(l.check_rate("k", 4.0, 1.0, at(t + 1_250)).allowed);
+        assert!(!l.check_rate("k", 4.0, 1.0, at(t + 1_250)).allowed);
     }
 
     #[test]
     fn quota_counts_seeded_usage() {
         let l = Limiter::default();
         l.seed_quota("q", 8);
-        assert!(l.check_quota("q", 10, 60).allowed);
-        let d = l.check_quota("q", 10, 60);
+        assert!(l.check_quota("q", 10, 60, Now::read()).allowed);
+        let d = l.check_quota("q", 10, 60, Now::read());
         assert!(d.allowed);
         assert_eq!(d.remaining, 0);
-        assert!(!l.check_quota("q", 10, 60).allowed);
+        assert!(!l.check_quota("q", 10, 60, Now::read()).allowed);
     }
 }

@@ -34,7 +34,6 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
@@ -581,7 +580,7 @@ impl RouteVersions {
     pub fn check<'r>(&'r self, req: &RequestMeta<'_>) -> Result<Admission<'r>, GwError> {
         match &self.mode {
             Mode::Open => Ok(Admission::OPEN),
-            _ => self.check_slow(req, now_unix),
+            _ => self.check_slow(req, || req.now.unix_secs()),
         }
     }
 
@@ -658,13 +657,6 @@ impl RouteVersions {
             .collect();
         (!kept.is_empty()).then(|| Cow::Owned(kept.join("&")))
     }
-}
-
-fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// Start offset and text of the first non-empty path segment after the listen path.

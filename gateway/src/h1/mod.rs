@@ -22,7 +22,7 @@ pub mod rewind;
 use std::cell::Cell;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use hyper_util::server::graceful::Watcher;
@@ -155,7 +155,7 @@ async fn exchange(
     client_ip: &http::HeaderValue,
     out: &mut Vec<u8>,
 ) -> Next {
-    let start = Instant::now();
+    let now = crate::clock::Now::read();
     out.clear();
     // Uninitialised: filling 100 empty headers per request is measurable at this rate.
     let mut headers =
@@ -183,6 +183,7 @@ async fn exchange(
             path: h.path,
             query: h.query,
             headers: &RawHeaders(h.headers),
+            now,
         };
         let outcome = crate::proxy::admit(state, &route, &meta).await;
         if outcome.is_ok() {
@@ -251,7 +252,7 @@ async fn exchange(
     state
         .metrics
         .route_request(&route.counters, &route.def.api_id, status);
-    state.metrics.latency.observe_duration(start.elapsed());
+    state.metrics.latency.observe_duration(now.mono.elapsed());
     next
 }
 

@@ -1,7 +1,6 @@
 //! Phase 1: who is calling? Token extraction, session lookup (cache → Redis → stale cache), key checks.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tyk_model::Session;
 
@@ -41,8 +40,12 @@ fn token_from(route: &ApiRoute, req: &RequestMeta<'_>) -> Option<String> {
 }
 
 /// Load a session: fresh cache hit, else Redis (seeding the quota counter), else a stale cache entry.
-async fn session_for(state: &AppState, hash: &str) -> Result<Arc<KeyInfo>, GwError> {
-    let stale = match state.cache.get(hash) {
+async fn session_for(
+    state: &AppState,
+    hash: &str,
+    now: std::time::Instant,
+) -> Result<Arc<KeyInfo>, GwError> {
+    let stale = match state.cache.get(hash, now) {
         Lookup::Fresh(s) => return Ok(s),
         Lookup::Stale(s) => Some(s),
         Lookup::Miss => None,
@@ -97,15 +100,11 @@ pub async fn authenticate(
 ) -> Result<Caller, GwError> {
     let token = token_from(route, req).ok_or(GwError::AuthMissing)?;
     let hash = state.key_hash(&token);
-    let session = session_for(state, &hash).await?;
+    let session = session_for(state, &hash, req.now.mono).await?;
     if session.inactive {
         return Err(GwError::KeyInactive);
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    if session.is_expired(now) {
+    if session.is_expired(req.now.unix_secs()) {
         return Err(GwError::KeyExpired);
     }
     // Tyk: an empty access_rights map grants every API (and version).

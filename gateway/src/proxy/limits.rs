@@ -1,18 +1,19 @@
 //! Phase 2: API-wide rate limit, per-key rate limit, then quota.
 
 use crate::apis::ApiRoute;
+use crate::clock::Now;
 use crate::error::GwError;
 use crate::proxy::auth::Caller;
 use crate::ratelimit::Decision;
 use crate::state::AppState;
 
 /// `global_rate_limit` of the API (applies to keyless APIs too).
-pub fn check_api(state: &AppState, route: &ApiRoute) -> Result<(), GwError> {
+pub fn check_api(state: &AppState, route: &ApiRoute, now: Now) -> Result<(), GwError> {
     if let Some(g) = &route.def.global_rate_limit {
         if g.rate > 0.0 && g.per > 0.0 {
             let d = state
                 .api_limiter
-                .check_rate(&route.def.api_id, g.rate, g.per);
+                .check_rate(&route.def.api_id, g.rate, g.per, now);
             if !d.allowed {
                 return Err(GwError::ApiRateLimited(d));
             }
@@ -27,6 +28,7 @@ pub fn check_key(
     state: &AppState,
     route: &ApiRoute,
     caller: &Caller,
+    now: Now,
 ) -> Result<Option<Decision>, GwError> {
     let (l, per_api) = caller.session.limits_for(&route.def.api_id);
     // Per-API limits get their own counters (`<hash>-<api_id>`), key-level limits share `<hash>`.
@@ -39,7 +41,7 @@ pub fn check_key(
     };
     let mut report = None;
     if !route.def.disable_rate_limit && l.rate > 0.0 && l.per > 0.0 {
-        let d = state.limiter.check_rate(id, l.rate, l.per);
+        let d = state.limiter.check_rate(id, l.rate, l.per, now);
         if !d.allowed {
             return Err(GwError::RateLimited(d));
         }
@@ -48,7 +50,7 @@ pub fn check_key(
     if !route.def.disable_quota && l.quota_max > 0 {
         let d = state
             .limiter
-            .check_quota(id, l.quota_max, l.quota_renewal_rate);
+            .check_quota(id, l.quota_max, l.quota_renewal_rate, now);
         if !d.allowed {
             return Err(GwError::QuotaExceeded(d));
         }

@@ -83,6 +83,8 @@ pub struct RequestMeta<'a> {
     pub query: Option<&'a str>,
     /// The request headers.
     pub headers: &'a dyn HeaderLookup,
+    /// When the request is admitted (every check uses this one reading).
+    pub now: crate::clock::Now,
 }
 
 /// Header access for [`RequestMeta`]: hyper's `HeaderMap` and the fast path's parsed head both provide it.
@@ -110,12 +112,12 @@ pub async fn admit(
     }
     // Tyk's VersionCheck runs before auth; ignored endpoints skip auth and key limits.
     let version = route.versions.check(req)?;
-    limits::check_api(state, route)?;
+    limits::check_api(state, route, req.now)?;
     if route.def.use_keyless || version.ignored {
         return Ok(None);
     }
     let caller = auth::authenticate(state, route, req, version.access).await?;
-    limits::check_key(state, route, &caller)
+    limits::check_key(state, route, &caller, req.now)
 }
 
 async fn proxy(
@@ -131,6 +133,7 @@ async fn proxy(
         path: parts.uri.path(),
         query: parts.uri.query(),
         headers: &parts.headers,
+        now: crate::clock::Now::read(),
     };
     let report = admit(state, route, &meta).await?;
     let mut parts = parts;

@@ -52,6 +52,7 @@ fn check_at(
         path,
         query,
         headers: &h,
+        now: crate::clock::Now::read(),
     };
     rv.check_slow(&req, || now)
         .map(|a| (a.ignored, a.access.map(|v| v.name.to_string())))
@@ -131,6 +132,7 @@ fn version_resolution_by_location() {
         path: "/api/x",
         query: Some("version=v2"),
         headers: &req_headers,
+        now: crate::clock::Now::read(),
     };
     let access = fallback.check(&req).unwrap().access.unwrap();
     assert!(
@@ -298,6 +300,7 @@ fn endpoint_lists() {
         path: "/api/users",
         query: None,
         headers: &req_headers,
+        now: crate::clock::Now::read(),
     };
     match ext.check(&req) {
         Err(GwError::Reply(r)) => {
