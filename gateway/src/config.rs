@@ -65,6 +65,10 @@ pub struct Config {
     /// Time allowed for the upstream to start answering.
     #[serde(default = "d_upstream_timeout")]
     pub upstream_timeout_ms: u64,
+    /// A client connection that completes no request head for this long is closed (idle keep-alive,
+    /// or a head dribbled in slowly); the fast path closes after one to two periods.
+    #[serde(default = "d_client_idle")]
+    pub client_idle_timeout_ms: u64,
     /// Serve plainly framed proxied requests on the fast HTTP/1.1 path (`h1`); `false` serves every
     /// connection with hyper.
     #[serde(default = "d_true")]
@@ -182,6 +186,9 @@ fn d_max_header() -> usize {
 }
 fn d_grace() -> u64 {
     10_000
+}
+fn d_client_idle() -> u64 {
+    30_000
 }
 fn d_upstream_timeout() -> u64 {
     30_000
@@ -331,6 +338,9 @@ fn validate(path: &Path, raw: Config) -> Result<Settings, ConfigError> {
     }
     if raw.upstream_timeout_ms == 0 {
         bad("upstream_timeout_ms", "must be > 0".into());
+    }
+    if raw.client_idle_timeout_ms == 0 {
+        bad("client_idle_timeout_ms", "must be > 0".into());
     }
     let r = &raw.redis;
     if r.host.trim().is_empty() {

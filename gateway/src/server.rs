@@ -88,7 +88,9 @@ pub async fn serve_hyper<I>(
     });
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30))
+        .header_read_timeout(Duration::from_millis(
+            state.settings.raw.client_idle_timeout_ms,
+        ))
         .max_buf_size(state.settings.raw.max_header_bytes.max(8192))
         .keep_alive(true)
         .serve_connection(TokioIo::new(io), svc);

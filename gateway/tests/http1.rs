@@ -356,3 +356,53 @@ async fn mutated_requests_get_an_answer_or_a_close_and_never_a_hang() {
     assert_eq!(get(&gw.url("/hello"), &[]).await.status, 200);
     assert_eq!(get(&gw.url("/echo/alive"), &[]).await.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_dribbling_clients_are_closed_active_ones_are_not() {
+    let redis = Redis::start("127.0.0.1", free_port());
+    for fast in [true, false] {
+        let up = start_upstream().await;
+        let extra = format!("http1_fast_path = {fast}\nclient_idle_timeout_ms = 300");
+        let gw = start_gateway(&redis_at(redis.addr), &extra, |apps| write_apis(apps, up)).await;
+        // Silent, and a head dribbled one byte every 50 ms: both closed within a few periods.
+        let head = b"GET /echo/slow-loris HTTP/1.1\r\nHost: x\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+        for dribble in [false, true] {
+            let mut s = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+            let opened = std::time::Instant::now();
+            let closed = async {
+                let mut byte = [0u8; 1];
+                for b in head.iter().cycle() {
+                    if dribble && s.write_all(&[*b]).await.is_err() {
+                        return;
+                    }
+                    match tokio::time::timeout(Duration::from_millis(50), s.read(&mut byte)).await {
+                        Ok(Ok(0)) | Ok(Err(_)) => return,
+                        _ => {}
+                    }
+                }
+            };
+            tokio::time::timeout(Duration::from_secs(3), closed)
+                .await
+                .unwrap_or_else(|_| panic!("fast={fast} dribble={dribble}: still open after 3 s"));
+            assert!(
+                opened.elapsed() >= Duration::from_millis(250),
+                "fast={fast}: closed too early"
+            );
+        }
+        // A connection that keeps completing requests stays open across several periods.
+        let mut s = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+        for i in 0..8 {
+            s.write_all(b"GET /echo/ping HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await
+                .unwrap();
+            let mut got = Vec::new();
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") || !got.ends_with(b"}") {
+                let mut chunk = [0u8; 4096];
+                let n = s.read(&mut chunk).await.unwrap();
+                assert!(n > 0, "fast={fast}: closed while active, request {i}");
+                got.extend_from_slice(&chunk[..n]);
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+}

@@ -95,6 +95,13 @@ pub async fn serve_connection(
     let max_head = state.settings.raw.max_header_bytes.max(8192);
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let mut scratch = Vec::with_capacity(1024);
+    // The idle bound costs no timer per read: one sleep per connection, re-armed only when it fires
+    // after requests were served. A connection that completes no request for a whole period (idle, or
+    // dribbling a head) is closed after one to two periods (`client_idle_timeout_ms`).
+    let idle_period = Duration::from_millis(state.settings.raw.client_idle_timeout_ms);
+    let idle = tokio::time::sleep(idle_period);
+    tokio::pin!(idle);
+    let (mut served, mut served_when_armed) = (0u64, 0u64);
     loop {
         let end = loop {
             if let Some(end) = head::head_end(&buf) {
@@ -104,11 +111,22 @@ pub async fn serve_connection(
                 break 0; // too large: hyper answers 431
             }
             buf.reserve(READ_CHUNK);
-            match tokio::time::timeout(IDLE_TIMEOUT, stream.read_buf(&mut buf)).await {
-                Ok(Ok(n)) if n > 0 => {}
-                _ => return, // closed, broken, or idle too long
+            tokio::select! {
+                biased;
+                read = stream.read_buf(&mut buf) => match read {
+                    Ok(n) if n > 0 => {}
+                    _ => return, // closed or broken
+                },
+                () = &mut idle => {
+                    if served == served_when_armed {
+                        return;
+                    }
+                    served_when_armed = served;
+                    idle.as_mut().reset(tokio::time::Instant::now() + idle_period);
+                }
             }
         };
+        served += 1;
         let next = if end == 0 || end > max_head {
             Next::Handoff
         } else {
