@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: direct upstream vs nginx (plain reverse proxy) vs tyk-dr-gateway (key auth + rate limit + quota).
 # Needs: redis-server, redis-cli, nginx, wrk (apt: redis-server nginx-light wrk). Not part of the test suite.
-# Usage: gateway/bench/run.sh [duration_seconds]   (env: CONNS=32 THREADS=2 LIGHT_CONNS=2 ROUNDS=3)
+# Usage: gateway/bench/run.sh [duration_seconds]   (env: CONNS=32 THREADS=2 LIGHT_CONNS=4 ROUNDS=3)
 # The gateway runs twice side by side: on its fast HTTP/1.1 path (the default) and on hyper alone
 # (`http1_fast_path = false`). Peak figures are the median of ROUNDS interleaved rounds, so a noisy
 # neighbour moment does not decide a ratio.
@@ -9,7 +9,7 @@ set -euo pipefail
 DUR="${1:-10}"
 CONNS="${CONNS:-32}"
 THREADS="${THREADS:-2}"
-LIGHT_CONNS="${LIGHT_CONNS:-2}"
+LIGHT_CONNS="${LIGHT_CONNS:-4}"
 ROUNDS="${ROUNDS:-3}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/tyk-dr-target-gw}"
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
