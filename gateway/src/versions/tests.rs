@@ -1,5 +1,6 @@
 use serde_json::{json, Value};
 
+use super::compile::parse_expiry;
 use super::*;
 
 /// A definition listening on `/api/` with these `definition` and `version_data`.
