@@ -69,6 +69,9 @@ pub struct Config {
     /// or a head dribbled in slowly); the fast path closes after one to two periods.
     #[serde(default = "d_client_idle")]
     pub client_idle_timeout_ms: u64,
+    /// Extra CA (PEM) trusted for `https` upstreams, besides the bundled WebPKI roots (private CAs).
+    #[serde(default)]
+    pub upstream_tls_ca_file: Option<PathBuf>,
     /// Serve plainly framed proxied requests on the fast HTTP/1.1 path (`h1`); `false` serves every
     /// connection with hyper.
     #[serde(default = "d_true")]
@@ -362,6 +365,14 @@ fn validate(path: &Path, raw: Config) -> Result<Settings, ConfigError> {
         },
         None => None,
     };
+    if let Some(ca) = &raw.upstream_tls_ca_file {
+        if !ca.is_file() {
+            bad(
+                "upstream_tls_ca_file",
+                format!("`{}` is not a file", ca.display()),
+            );
+        }
+    }
     if let Some(ca) = &r.tls_ca_file {
         if !r.tls {
             bad("redis.tls_ca_file", "set but `redis.tls` is false".into());

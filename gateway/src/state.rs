@@ -34,6 +34,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// `X-Tyk-DR-Region` value.
     pub region: HeaderValue,
+    /// TLS for https upstreams: WebPKI roots plus `upstream_tls_ca_file`.
+    pub upstream_tls: tokio_rustls::TlsConnector,
     /// Set by `POST /tyk/dr/fence`.
     fenced: AtomicBool,
     /// Set when shutting down (readiness 503 while draining).
@@ -67,6 +69,10 @@ impl AppState {
         } else {
             dynamic
         };
+        let upstream_tls = crate::tls::connector(crate::tls::Trust::WebPki(
+            settings.raw.upstream_tls_ca_file.as_deref(),
+        ))
+        .map_err(|e| format!("upstream_tls_ca_file: {e}"))?;
         let fenced = settings.raw.fence_file.as_ref().is_some_and(|f| f.exists());
         let state = Arc::new(Self {
             routes: ArcSwap::from_pointee(RouteTable::default()),
@@ -77,6 +83,7 @@ impl AppState {
             api_limiter: Limiter::new("rate-limit-global-"),
             metrics,
             region,
+            upstream_tls,
             fenced: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             started: Instant::now(),

@@ -7,21 +7,32 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
-/// A client config trusting `ca_file` (PEM) or, without one, the bundled WebPKI roots.
-pub fn client_config(ca_file: Option<&Path>) -> Result<ClientConfig, String> {
+/// Which certificate authorities a client config trusts.
+#[derive(Debug, Clone, Copy)]
+pub enum Trust<'a> {
+    /// Only this CA file (PEM): a private Redis endpoint.
+    Only(&'a Path),
+    /// The bundled WebPKI roots, plus this CA file when given: upstreams, public or private.
+    WebPki(Option<&'a Path>),
+}
+
+/// A client config trusting what `trust` says.
+pub fn client_config(trust: Trust<'_>) -> Result<ClientConfig, String> {
     let mut roots = RootCertStore::empty();
-    match ca_file {
-        Some(p) => {
-            for cert in
-                CertificateDer::pem_file_iter(p).map_err(|e| format!("{}: {e}", p.display()))?
-            {
-                let cert = cert.map_err(|e| format!("{}: {e}", p.display()))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("{}: {e}", p.display()))?;
-            }
+    let ca_file = match trust {
+        Trust::Only(p) => Some(p),
+        Trust::WebPki(extra) => {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            extra
         }
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    };
+    if let Some(p) = ca_file {
+        for cert in CertificateDer::pem_file_iter(p).map_err(|e| format!("{}: {e}", p.display()))? {
+            let cert = cert.map_err(|e| format!("{}: {e}", p.display()))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("{}: {e}", p.display()))?;
+        }
     }
     let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
     Ok(ClientConfig::builder_with_provider(provider)
@@ -32,24 +43,8 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<ClientConfig, String> {
 }
 
 /// A connector for [`client_config`].
-pub fn connector(ca_file: Option<&Path>) -> Result<tokio_rustls::TlsConnector, String> {
+pub fn connector(trust: Trust<'_>) -> Result<tokio_rustls::TlsConnector, String> {
     Ok(tokio_rustls::TlsConnector::from(Arc::new(client_config(
-        ca_file,
+        trust,
     )?)))
-}
-
-/// A config that trusts nothing (fallback that can never panic).
-pub fn empty_config() -> ClientConfig {
-    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&tokio_rustls::rustls::version::TLS13])
-        .map(|b| {
-            b.with_root_certificates(RootCertStore::empty())
-                .with_no_client_auth()
-        })
-        .unwrap_or_else(|_| {
-            ClientConfig::builder()
-                .with_root_certificates(RootCertStore::empty())
-                .with_no_client_auth()
-        })
 }

@@ -86,7 +86,12 @@ pub async fn forward(
         }
     }
     let timeout = Duration::from_millis(state.settings.raw.upstream_timeout_ms);
-    let resp = match tokio::time::timeout(timeout, super::upstream::send(route, req)).await {
+    let resp = match tokio::time::timeout(
+        timeout,
+        super::upstream::send(route, req, &state.upstream_tls),
+    )
+    .await
+    {
         Err(_) => return Err(GwError::UpstreamTimeout),
         Ok(Err(e)) => return Err(e),
         Ok(Ok(r)) => r,

@@ -18,6 +18,7 @@ use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 use crate::apis::ApiRoute;
 use crate::error::GwError;
@@ -85,14 +86,6 @@ fn checkin(key: &Arc<str>, s: Sender) {
     }
 }
 
-fn tls() -> tokio_rustls::TlsConnector {
-    thread_local! {
-        static TLS: tokio_rustls::TlsConnector = crate::tls::connector(None)
-            .unwrap_or_else(|_| tokio_rustls::TlsConnector::from(Arc::new(crate::tls::empty_config())));
-    }
-    TLS.with(|t| t.clone())
-}
-
 /// A new TCP connection (no delay) to the route's upstream host and port.
 pub async fn connect_tcp(route: &ApiRoute) -> Result<TcpStream, GwError> {
     let https = route.scheme == http::uri::Scheme::HTTPS;
@@ -115,7 +108,7 @@ fn host_for_connect(route: &ApiRoute) -> &str {
         .trim_end_matches(']')
 }
 
-async fn connect(route: &ApiRoute) -> Result<Sender, GwError> {
+async fn connect(route: &ApiRoute, tls: &TlsConnector) -> Result<Sender, GwError> {
     let https = route.scheme == http::uri::Scheme::HTTPS;
     let tcp = connect_tcp(route).await?;
     let io: Box<dyn Io> = if https {
@@ -123,7 +116,7 @@ async fn connect(route: &ApiRoute) -> Result<Sender, GwError> {
         let host_for_connect = host_for_connect(route);
         let name = rustls_pki_types::ServerName::try_from(host_for_connect.to_string())
             .map_err(|e| GwError::Upstream(format!("tls name {host}: {e}")))?;
-        Box::new(tls().connect(name, tcp).await.map_err(|e| {
+        Box::new(tls.connect(name, tcp).await.map_err(|e| {
             GwError::Upstream(format!("tls handshake with {}: {e}", route.authority))
         })?)
     } else {
@@ -166,16 +159,17 @@ pub fn memo_hash(token: &str, compute: impl FnOnce(&str) -> String) -> String {
     })
 }
 
-/// Send `req` (origin-form URI, headers final) to the route's upstream.
+/// Send `req` (origin-form URI, headers final) to the route's upstream (`tls` for https ones).
 pub async fn send(
     route: &ApiRoute,
     mut req: Request<Incoming>,
+    tls: &TlsConnector,
 ) -> Result<Response<PooledBody>, GwError> {
     // Pooled connections first; a connection closed while idle gives the request back and we try again.
     for _ in 0..8 {
         let (mut sender, fresh) = match checkout(&route.pool_key) {
             Some(s) => (s, false),
-            None => (connect(route).await?, true),
+            None => (connect(route, tls).await?, true),
         };
         if sender.ready().await.is_err() {
             if fresh {

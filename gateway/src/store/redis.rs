@@ -119,7 +119,10 @@ impl RedisStore {
     pub fn new(s: &Settings, metrics: StoreMetrics) -> Result<Arc<Self>, String> {
         let r = &s.raw.redis;
         let tls = if r.tls {
-            Some(crate::tls::connector(r.tls_ca_file.as_deref())?)
+            Some(crate::tls::connector(match r.tls_ca_file.as_deref() {
+                Some(ca) => crate::tls::Trust::Only(ca),
+                None => crate::tls::Trust::WebPki(None),
+            })?)
         } else {
             None
         };
