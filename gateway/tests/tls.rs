@@ -1,5 +1,5 @@
 //! TLS with a private CA, against real servers: an `https` upstream (rustls in this test) and Redis with
-//! `--tls-port` (ElastiCache's in-transit encryption). Certificates come from the `openssl` CLI in a
+//! `--tls-port` and an ACL user (ElastiCache's in-transit encryption and RBAC). Certificates come from the `openssl` CLI in a
 //! temporary directory. Each case also runs without the CA, to show the certificate is really checked.
 
 mod common;
@@ -196,7 +196,11 @@ async fn https_upstream_signed_by_a_private_ca() {
     }
 }
 
-/// `redis-server` serving only TLS on `port` with the test certificate.
+/// ACL user the TLS Redis requires (the `default` user is switched off, as on ElastiCache with RBAC).
+const REDIS_USER: &str = "gw";
+const REDIS_PASSWORD: &str = "s3cret-auth-token-0123456789";
+
+/// `redis-server` serving only TLS on `port` with the test certificate, requiring [`REDIS_USER`].
 struct TlsRedis(Child);
 
 impl TlsRedis {
@@ -224,6 +228,16 @@ impl TlsRedis {
                 "--appendonly",
                 "no",
             ])
+            .args(["--user", "default", "off"])
+            .args([
+                "--user",
+                REDIS_USER,
+                "on",
+                &format!(">{REDIS_PASSWORD}"),
+                "~*",
+                "&*",
+                "+@all",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -249,6 +263,13 @@ impl TlsRedis {
                 "--cacert",
             ])
             .arg(&certs.ca)
+            .args([
+                "--user",
+                REDIS_USER,
+                "--pass",
+                REDIS_PASSWORD,
+                "--no-auth-warning",
+            ])
             .args(args)
             .output()
             .expect("redis-cli");
@@ -264,25 +285,26 @@ impl Drop for TlsRedis {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_over_tls_with_a_private_ca() {
+async fn redis_over_tls_with_a_private_ca_and_an_acl_user() {
     let certs = make_certs();
     let port = free_port();
     let redis = TlsRedis::start(&certs, port);
     let token = "tls-key-0123456789";
     let session = r#"{"org_id":"default","access_rights":{}}"#;
-    let set = redis.cli(
-        &certs,
-        port,
-        &[
-            "SET",
-            &format!("apikey-{}", tyk_model::hash_token(token)),
-            session,
-        ],
-    );
-    assert_eq!(set, "OK");
+    let key = format!("apikey-{}", tyk_model::hash_token(token));
+    assert_eq!(redis.cli(&certs, port, &["SET", &key, session]), "OK");
     let up = start_upstream().await;
-    for trust_ca in [true, false] {
-        let mut section = format!("host = \"127.0.0.1\"\nport = {port}\ntls = true");
+    // (trust the CA, password) → (readiness, the keyed request). The key exists only in this Redis, so a
+    // 200 means the gateway read it there; every other case must refuse, never fall back.
+    let cases = [
+        (true, REDIS_PASSWORD, (200, 200)),
+        (false, REDIS_PASSWORD, (503, 503)),
+        (true, "wrong-password", (503, 503)),
+    ];
+    for (trust_ca, password, want) in cases {
+        let mut section = format!(
+            "host = \"127.0.0.1\"\nport = {port}\ntls = true\nusername = \"{REDIS_USER}\"\npassword = \"{password}\""
+        );
         if trust_ca {
             section.push_str(&format!("\ntls_ca_file = \"{}\"", certs.ca.display()));
         }
@@ -290,8 +312,7 @@ async fn redis_over_tls_with_a_private_ca() {
             api(apps, "keyed", false, &format!("http://{up}"))
         })
         .await;
-        // The key exists only in the TLS Redis: a 200 means the gateway read it there.
-        let want = if trust_ca { (200, 200) } else { (503, 503) };
+        let case = format!("trust_ca={trust_ca} password={password}");
         let got = eventually("readiness to settle", Duration::from_secs(10), || async {
             let ready = get(&gw.url("/ready"), &[]).await.status;
             let keyed = get(&gw.url("/keyed/x"), &[("authorization", token)])
@@ -300,11 +321,11 @@ async fn redis_over_tls_with_a_private_ca() {
             ((ready, keyed) == want).then_some((ready, keyed))
         })
         .await;
-        assert_eq!(got, want, "trust_ca={trust_ca}");
-        if !trust_ca {
-            // And it stays refused: never a silent fallback to plaintext or to no verification.
+        assert_eq!(got, want, "{case}");
+        if want.0 == 503 {
+            // And it stays refused across health checks.
             tokio::time::sleep(Duration::from_millis(600)).await;
-            assert_eq!(get(&gw.url("/ready"), &[]).await.status, 503);
+            assert_eq!(get(&gw.url("/ready"), &[]).await.status, 503, "{case}");
         }
     }
 }
