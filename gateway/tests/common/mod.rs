@@ -101,6 +101,17 @@ impl Redis {
         redis::cmd("GET").arg(key).query(&mut c).unwrap()
     }
 
+    /// Store `session` (JSON) for `token` under its hashed name, as Tyk does (`apikey-{hash}`).
+    pub fn put_key(&self, token: &str, session: &str) {
+        self.set(&format!("apikey-{}", tyk_model::hash_token(token)), session);
+    }
+
+    /// The TTL of `key` in seconds (-1 without one, -2 when missing).
+    pub fn ttl(&self, key: &str) -> i64 {
+        let mut c = self.conn();
+        redis::cmd("TTL").arg(key).query(&mut c).unwrap()
+    }
+
     pub fn conn_del(&self, key: &str) {
         let mut c = self.conn();
         redis::cmd("DEL").arg(key).query::<()>(&mut c).unwrap();
@@ -355,6 +366,11 @@ pub async fn get(url: &str, headers: &[(&str, &str)]) -> Resp {
 
 pub fn admin() -> [(&'static str, &'static str); 1] {
     [("x-tyk-authorization", SECRET)]
+}
+
+/// The gateway's Prometheus metrics text.
+pub async fn metrics(gw: &Gateway) -> String {
+    get(&gw.url("/metrics"), &[]).await.body
 }
 
 /// The `api_id`s the management API lists, sorted.
