@@ -660,6 +660,7 @@ async fn raw_keys_global_rate_limit_streaming_and_reload_keeps_in_flight_request
 
     // hash_keys = false: the raw token is the storage name.
     redis.set("apikey-rawtoken", &session(""));
+    redis.set("apikey-raw-broken-0123456789", "{not json");
     redis.put_key("hashedonly", &session(""));
     let big = "x".repeat(1024 * 1024);
     let upload = Req::new("POST", "/quickstart/upload").body(&big);
@@ -667,6 +668,7 @@ async fn raw_keys_global_rate_limit_streaming_and_reload_keeps_in_flight_request
     let cases = [
         ("raw token stored as is", keyed("rawtoken"), 200, Any),
         ("token stored only hashed", keyed("hashedonly"), 403, Error(DENIED)),
+        ("raw token, unreadable session", keyed("raw-broken-0123456789"), 403, Error(DENIED)),
         // global_rate_limit applies to everyone, keyless included.
         ("global limit: request 1 of 2", Req::get("/lim/a"), 200, Any),
         ("global limit: request 2 of 2", Req::get("/lim/a"), 200, Any),
@@ -675,6 +677,13 @@ async fn raw_keys_global_rate_limit_streaming_and_reload_keeps_in_flight_request
         ("1 MiB upload", upload, 200, Json("/body_len", json!(1024 * 1024))),
     ];
     check_all(&gw, cases).await;
+    // The denial is logged, but a raw token is a credential: only its last four characters appear.
+    let log = gw.log();
+    assert!(log.contains("****6789"), "{log}");
+    assert!(
+        !log.contains("raw-broken-0123456789"),
+        "raw token logged: {log}"
+    );
 
     // A reload that removes the API does not break a request already in flight.
     let in_flight = slow_request_in_flight(&gw).await;

@@ -322,6 +322,8 @@ async fn redis_over_tls_with_a_private_ca_and_an_acl_user() {
         })
         .await;
         assert_eq!(got, want, "{case}");
+        // The failed handshakes are logged at debug level, never with the password.
+        assert!(!gw.log().contains(password), "{case}: password logged");
         if want.0 == 503 {
             // And it stays refused across health checks.
             tokio::time::sleep(Duration::from_millis(600)).await;

@@ -39,6 +39,18 @@ fn token_from(route: &ApiRoute, req: &RequestMeta<'_>) -> Option<String> {
     })
 }
 
+/// How a key appears in logs: its hash, or, with `hash_keys = false` (where the storage name is the token
+/// itself), only its last four characters, as Tyk's `obfuscateKey` does. A token is a credential.
+fn shown(state: &AppState, hash: &str) -> String {
+    if state.settings.raw.hash_keys {
+        return hash.to_string();
+    }
+    match hash.char_indices().rev().nth(3) {
+        Some((i, _)) if i > 0 => format!("****{}", &hash[i..]),
+        _ => "--".to_string(),
+    }
+}
+
 /// Load a session: fresh cache hit, else Redis (seeding the quota counter), else a stale cache entry.
 async fn session_for(
     state: &AppState,
@@ -62,14 +74,14 @@ async fn session_for(
                 GwError::AccessDenied
             })?;
             let session = Session::from_json(&raw).map_err(|e| {
-                tracing::warn!(key_hash = hash, error = %e, "session is not valid JSON; denying");
+                tracing::warn!(key = shown(state, hash), error = %e, "session is not valid JSON; denying");
                 GwError::AccessDenied
             })?;
             if let Some(used) = rec.quota_used {
                 state.limiter.seed_quota(hash, used);
             }
             let session = session.with_policies(&state.policies.load()).map_err(|e| {
-                tracing::warn!(key_hash = hash, error = %e, "cannot apply policies; denying");
+                tracing::warn!(key = shown(state, hash), error = %e, "cannot apply policies; denying");
                 GwError::AccessDenied
             })?;
             let session = Arc::new(KeyInfo::from(&session));
@@ -78,13 +90,13 @@ async fn session_for(
         }
         Err(StoreError::Unavailable(e)) => match stale {
             Some(s) => {
-                tracing::debug!(key_hash = hash, error = %e, "redis unavailable; serving cached session");
+                tracing::debug!(key = shown(state, hash), error = %e, "redis unavailable; serving cached session");
                 Ok(s)
             }
             None => Err(GwError::StoreUnavailable),
         },
         Err(StoreError::Command(e)) => {
-            tracing::error!(key_hash = hash, error = %e, "redis rejected session lookup");
+            tracing::error!(key = shown(state, hash), error = %e, "redis rejected session lookup");
             stale.ok_or(GwError::StoreUnavailable)
         }
     }

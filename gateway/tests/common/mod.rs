@@ -255,12 +255,20 @@ impl Gateway {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
+    /// Everything the gateway logged so far (debug level).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default()
+    }
 }
 
 impl Drop for Gateway {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // The log goes to a file (tests read it); show it when the test failed.
+        if std::thread::panicking() {
+            eprintln!("--- gateway log ({}) ---\n{}", self.addr, self.log());
+        }
     }
 }
 
@@ -300,9 +308,9 @@ pub async fn start_gateway(redis_section: &str, extra: &str, setup: impl FnOnce(
     let child = Command::new(env!("CARGO_BIN_EXE_tyk-dr-gateway"))
         .arg("--config")
         .arg(&cfg_path)
-        .env("TYK_GW_LOG", "warn")
+        .env("TYK_GW_LOG", "debug")
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(std::fs::File::create(dir.path().join("gateway.log")).unwrap())
         .spawn()
         .expect("spawn gateway");
     let gw = Gateway { child, addr, dir };
