@@ -298,10 +298,10 @@ pub struct ResponseInfo {
     pub interim: bool,
 }
 
-/// Decide framing and reuse for an upstream response to a `method` request.
+/// Decide framing and reuse for an upstream response (to a HEAD request when `head_request`).
 pub fn scan_response(
     resp: &httparse::Response<'_, '_>,
-    method: &str,
+    head_request: bool,
 ) -> Result<ResponseInfo, GwError> {
     let bad = |what: &str| GwError::Upstream(format!("invalid response from upstream: {what}"));
     let status = resp.code.ok_or_else(|| bad("no status"))?;
@@ -332,7 +332,7 @@ pub fn scan_response(
         return Err(bad("101 to a request that asked for no upgrade"));
     }
     let interim = (100..200).contains(&status);
-    let framing = if interim || method == "HEAD" || status == 204 || status == 304 {
+    let framing = if interim || head_request || status == 204 || status == 304 {
         Framing::Empty
     } else if chunked {
         if chunked_last {
@@ -550,7 +550,7 @@ mod tests {
         let mut h = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut r = httparse::Response::new(&mut h);
         assert!(r.parse(raw).unwrap().is_complete());
-        scan_response(&r, method)
+        scan_response(&r, method == "HEAD")
             .map(|i| (i.framing, i.reusable))
             .map_err(|e| format!("{e:?}"))
     }
@@ -626,7 +626,7 @@ X-RateLimit-Limit: 7\r\nX-Tyk-DR-Region: fake\r\nContent-Length: 2\r\nX-App: yes
         let mut h = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut r = httparse::Response::new(&mut h);
         r.parse(raw).unwrap();
-        let info = scan_response(&r, "GET").unwrap();
+        let info = scan_response(&r, false).unwrap();
         let d = Decision {
             allowed: true,
             limit: 10,

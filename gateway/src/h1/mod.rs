@@ -144,16 +144,6 @@ pub async fn serve_connection(
     }
 }
 
-/// Paths the gateway answers itself (hyper's path serves them).
-fn gateway_owned(state: &AppState, path: &str) -> bool {
-    let c = &state.settings.raw;
-    path == c.health_path
-        || path == c.ready_path
-        || path == c.metrics_path
-        || path == "/tyk"
-        || path.starts_with("/tyk/")
-}
-
 /// The parts of a request the exchange needs once its head is no longer borrowed.
 struct Admitted {
     route: Arc<ApiRoute>,
@@ -187,7 +177,8 @@ async fn exchange(
         let Some(h) = head::scan_request(&req) else {
             return Next::Handoff;
         };
-        if gateway_owned(state, h.path) {
+        // The gateway's own paths are served by hyper's path.
+        if crate::proxy::OwnPath::of(&state.settings.raw, h.path).is_some() {
             return Next::Handoff;
         }
         let Some(route) = state.routes.load().find(h.path).cloned() else {
@@ -406,10 +397,9 @@ async fn relay_response(
     add: &Additions<'_>,
     out: &mut Vec<u8>,
 ) -> (u16, Next) {
-    let method = if head_request { "HEAD" } else { "GET" };
     let info = loop {
         out.clear();
-        let parsed = parse_response(&up.buf, method, add, out);
+        let parsed = parse_response(&up.buf, head_request, add, out);
         let (info, n) = match parsed {
             Ok(p) => p,
             Err(e) => return respond_error(client, e, add.region, true, out).await,
@@ -455,7 +445,7 @@ async fn relay_response(
 /// Returns what was learned and the head's length.
 fn parse_response(
     buf: &[u8],
-    method: &str,
+    head_request: bool,
     add: &Additions<'_>,
     out: &mut Vec<u8>,
 ) -> Result<(ResponseInfo, usize), GwError> {
@@ -473,7 +463,7 @@ fn parse_response(
         }
         Err(e) => return Err(GwError::Upstream(format!("invalid response head: {e}"))),
     };
-    let info = head::scan_response(&resp, method)?;
+    let info = head::scan_response(&resp, head_request)?;
     head::write_client_head(out, &resp, &info, add);
     Ok((info, n))
 }

@@ -15,16 +15,46 @@ pub mod limits;
 pub mod upstream;
 
 use std::net::SocketAddr;
-use std::time::Instant;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
 
+use crate::clock::Now;
 use crate::error::{rate_headers, Body, GwError};
 use crate::state::AppState;
 use crate::{health, mgmt};
 
 const X_TYK_DR_REGION: http::HeaderName = http::HeaderName::from_static("x-tyk-dr-region");
+
+/// A path the gateway answers itself rather than routing it to an API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnPath {
+    /// `health_path` (Tyk's `/hello`).
+    Health,
+    /// `ready_path`.
+    Ready,
+    /// `metrics_path`.
+    Metrics,
+    /// `/tyk` and below: the management API.
+    Management,
+}
+
+impl OwnPath {
+    /// Which own path `path` is, if any (both HTTP paths ask this before routing).
+    pub fn of(cfg: &crate::config::Config, path: &str) -> Option<Self> {
+        if path == cfg.health_path {
+            Some(Self::Health)
+        } else if path == cfg.ready_path {
+            Some(Self::Ready)
+        } else if path == cfg.metrics_path {
+            Some(Self::Metrics)
+        } else if path == "/tyk" || path.starts_with("/tyk/") {
+            Some(Self::Management)
+        } else {
+            None
+        }
+    }
+}
 
 /// Handle one request end to end.
 pub async fn handle(
@@ -34,38 +64,35 @@ pub async fn handle(
     client_ip: http::HeaderValue,
 ) -> Response<Body> {
     let path = req.uri().path();
-    let cfg = &state.settings.raw;
-    let mut resp = if path == cfg.health_path {
-        health::hello(state)
-    } else if path == cfg.ready_path {
-        health::ready(state)
-    } else if path == cfg.metrics_path {
-        health::metrics(state)
-    } else if path == "/tyk" || path.starts_with("/tyk/") {
-        mgmt::handle(state, req).await
-    } else {
-        let start = Instant::now();
-        let routes = state.routes.load_full();
-        let resp = match routes.find(path) {
-            None => {
-                let r = GwError::NoRoute.into_response();
-                state.metrics.request("-", r.status().as_u16());
-                r
-            }
-            Some(route) => {
-                let r = proxy(state, route, req, client, client_ip)
-                    .await
-                    .unwrap_or_else(GwError::into_response);
-                state.metrics.route_request(
-                    &route.counters,
-                    &route.def.api_id,
-                    r.status().as_u16(),
-                );
-                r
-            }
-        };
-        state.metrics.latency.observe_duration(start.elapsed());
-        resp
+    let mut resp = match OwnPath::of(&state.settings.raw, path) {
+        Some(OwnPath::Health) => health::hello(state),
+        Some(OwnPath::Ready) => health::ready(state),
+        Some(OwnPath::Metrics) => health::metrics(state),
+        Some(OwnPath::Management) => mgmt::handle(state, req).await,
+        None => {
+            let now = Now::read();
+            let routes = state.routes.load_full();
+            let resp = match routes.find(path) {
+                None => {
+                    let r = GwError::NoRoute.into_response();
+                    state.metrics.request("-", r.status().as_u16());
+                    r
+                }
+                Some(route) => {
+                    let r = proxy(state, route, req, client, client_ip, now)
+                        .await
+                        .unwrap_or_else(GwError::into_response);
+                    state.metrics.route_request(
+                        &route.counters,
+                        &route.def.api_id,
+                        r.status().as_u16(),
+                    );
+                    r
+                }
+            };
+            state.metrics.latency.observe_duration(now.mono.elapsed());
+            resp
+        }
     };
     resp.headers_mut()
         .insert(X_TYK_DR_REGION, state.region.clone());
@@ -126,6 +153,7 @@ async fn proxy(
     req: Request<Incoming>,
     client: SocketAddr,
     client_ip: http::HeaderValue,
+    now: Now,
 ) -> Result<Response<Body>, GwError> {
     let (parts, body) = req.into_parts();
     let meta = RequestMeta {
@@ -133,7 +161,7 @@ async fn proxy(
         path: parts.uri.path(),
         query: parts.uri.query(),
         headers: &parts.headers,
-        now: crate::clock::Now::read(),
+        now,
     };
     let report = admit(state, route, &meta).await?;
     let mut parts = parts;
