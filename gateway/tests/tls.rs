@@ -6,7 +6,7 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -205,43 +205,36 @@ struct TlsRedis(Child);
 
 impl TlsRedis {
     fn start(certs: &Certs, port: u16) -> Self {
-        let child = Command::new("redis-server")
-            .args([
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--tls-port",
-                &port.to_string(),
-            ])
-            .arg("--tls-cert-file")
-            .arg(&certs.cert)
-            .arg("--tls-key-file")
-            .arg(&certs.key)
-            .arg("--tls-ca-cert-file")
-            .arg(&certs.ca)
-            .args([
-                "--tls-auth-clients",
-                "no",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .args(["--user", "default", "off"])
-            .args([
-                "--user",
-                REDIS_USER,
-                "on",
-                &format!(">{REDIS_PASSWORD}"),
-                "~*",
-                "&*",
-                "+@all",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server");
+        let password = format!(">{REDIS_PASSWORD}");
+        let path = |p: &Path| p.to_str().expect("temporary paths are UTF-8").to_string();
+        let port_s = port.to_string();
+        let child = spawn_redis([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--tls-port",
+            &port_s,
+            "--tls-cert-file",
+            &path(&certs.cert),
+            "--tls-key-file",
+            &path(&certs.key),
+            "--tls-ca-cert-file",
+            &path(&certs.ca),
+            "--tls-auth-clients",
+            "no",
+            // The `default` user off and one ACL user, as ElastiCache with RBAC.
+            "--user",
+            "default",
+            "off",
+            "--user",
+            REDIS_USER,
+            "on",
+            &password,
+            "~*",
+            "&*",
+            "+@all",
+        ]);
         let redis = TlsRedis(child);
         for _ in 0..200 {
             if redis.cli(certs, port, &["PING"]) == "PONG" {

@@ -48,26 +48,23 @@ pub struct Redis {
     pub addr: SocketAddr,
 }
 
+/// A `redis-server` without persistence, with `args` (bind, ports, TLS, users) added.
+pub fn spawn_redis<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) -> Child {
+    let bin = which("redis-server").unwrap_or_else(|| {
+        panic!("redis-server is not on PATH: install it (apt-get install -y redis-server) to run these tests")
+    });
+    Command::new(bin)
+        .args(["--save", "", "--appendonly", "no"])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn redis-server")
+}
+
 impl Redis {
     pub fn start(ip: &str, port: u16) -> Redis {
-        let bin = which("redis-server").unwrap_or_else(|| {
-            panic!("redis-server is not on PATH: install it (apt-get install -y redis-server) to run these tests")
-        });
-        let child = Command::new(bin)
-            .args([
-                "--bind",
-                ip,
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server");
+        let child = spawn_redis(["--bind", ip, "--port", &port.to_string()]);
         let addr: SocketAddr = format!("{ip}:{port}").parse().unwrap();
         let start = Instant::now();
         while std::net::TcpStream::connect(addr).is_err() {
