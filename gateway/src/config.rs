@@ -76,6 +76,11 @@ pub struct Config {
     /// connection with hyper.
     #[serde(default = "d_true")]
     pub http1_fast_path: bool,
+    /// Accept `%2F` and `%5C` in request paths, kept encoded and treated as data (never as a
+    /// separator) by routing, endpoint lists and the upstream request; off: such requests get 400
+    /// (see `gateway/src/target.rs`).
+    #[serde(default)]
+    pub allow_encoded_slashes: bool,
     /// Key store settings.
     pub redis: RedisConfig,
     /// Local session cache settings.

@@ -123,6 +123,12 @@ pub enum GwError {
     /// The request itself is invalid.
     #[error("{0}")]
     BadRequest(String),
+    /// The request target cannot be brought to one unambiguous path ([`crate::target`]).
+    #[error("{0}")]
+    BadTarget(#[from] crate::target::TargetError),
+    /// `CONNECT`: the gateway proxies requests to APIs, it opens no tunnels.
+    #[error("Method not allowed")]
+    MethodNotAllowed,
     /// A versioned API, no version in the request and no `default_version` (Tyk's `VersionNotFound`).
     #[error("Version information not found")]
     VersionNotFound,
@@ -158,7 +164,8 @@ impl GwError {
             Self::NoRoute => StatusCode::NOT_FOUND,
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::BadTarget(_) => StatusCode::BAD_REQUEST,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 

@@ -5,6 +5,7 @@
 //! - [`apis`]: definition loading and longest-prefix routing (swapped atomically on reload);
 //! - [`versions`]: Tyk versioning (`version_data`, `definition`) and endpoint white/black/ignored
 //!   lists, compiled per route at load and checked in `proxy::admit` before auth;
+//! - [`target`]: the request path in normal form, the one every check and the upstream see;
 //! - [`proxy`]: the request pipeline (auth → limits → forward, per-thread upstream pool in
 //!   `proxy::upstream`), [`error`]: errors → HTTP in one place;
 //! - [`h1`]: the fast HTTP/1.1 path for plainly framed proxied requests (everything else goes to hyper);
@@ -31,6 +32,7 @@ pub mod ratelimit;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod target;
 pub mod tls;
 pub mod versions;
 

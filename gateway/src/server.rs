@@ -81,9 +81,7 @@ pub async fn serve_hyper<I>(
     let svc = service_fn(move |req| {
         let client_ip = client_ip.clone();
         async move {
-            Ok::<_, std::convert::Infallible>(
-                crate::proxy::handle(state, req, remote, client_ip).await,
-            )
+            Ok::<_, std::convert::Infallible>(crate::proxy::handle(state, req, client_ip).await)
         }
     });
     let conn = http1::Builder::new()

@@ -11,67 +11,11 @@ use std::io::Write;
 
 use crate::apis::ApiRoute;
 use crate::error::GwError;
+use crate::proxy::headers::{self, tokens, ConnectionOptions, Known};
 use crate::ratelimit::Decision;
 
 /// Most header lines a head may carry (hyper's default too); more goes to hyper, which answers 431.
 pub const MAX_HEADERS: usize = 100;
-
-/// Header names the proxy treats specially. Recognised by length first, so most names are compared
-/// with at most one candidate: comparing every header against a dozen names, case-insensitively, was
-/// visible in profiles at this request rate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Known {
-    /// Describes one connection, never forwarded (RFC 9110 §7.6.1): `TE`, `Trailer`, `Keep-Alive`,
-    /// `Proxy-Authenticate`, `Proxy-Authorization`.
-    HopByHop,
-    Connection,
-    Upgrade,
-    TransferEncoding,
-    ContentLength,
-    Host,
-    Expect,
-    ForwardedFor,
-    ForwardedProto,
-    ForwardedHost,
-    Region,
-    RateLimit,
-    Other,
-}
-
-impl Known {
-    fn of(name: &str) -> Self {
-        let eq = |s: &str| name.eq_ignore_ascii_case(s);
-        match name.len() {
-            2 if eq("te") => Self::HopByHop,
-            4 if eq("host") => Self::Host,
-            6 if eq("expect") => Self::Expect,
-            7 if eq("upgrade") => Self::Upgrade,
-            7 if eq("trailer") => Self::HopByHop,
-            10 if eq("connection") => Self::Connection,
-            10 if eq("keep-alive") => Self::HopByHop,
-            14 if eq("content-length") => Self::ContentLength,
-            15 if eq("x-forwarded-for") => Self::ForwardedFor,
-            15 if eq("x-tyk-dr-region") => Self::Region,
-            16 if eq("x-forwarded-host") => Self::ForwardedHost,
-            17 if eq("transfer-encoding") => Self::TransferEncoding,
-            17 if eq("x-forwarded-proto") => Self::ForwardedProto,
-            18 if eq("proxy-authenticate") => Self::HopByHop,
-            19 if eq("proxy-authorization") => Self::HopByHop,
-            17..=21 if name.as_bytes()[..12].eq_ignore_ascii_case(b"x-ratelimit-") => {
-                Self::RateLimit
-            }
-            _ => Self::Other,
-        }
-    }
-
-    /// Never crosses the proxy (`Transfer-Encoding` included: the proxy frames each hop itself).
-    fn hop_by_hop(self) -> bool {
-        matches!(
-            self,
-            Self::HopByHop | Self::Connection | Self::Upgrade | Self::TransferEncoding
-        )
-    }
-}
 
 /// Where a complete head ends in `buf` (just past its blank line), if it is complete.
 pub fn head_end(buf: &[u8]) -> Option<usize> {
@@ -84,35 +28,19 @@ pub fn head_end(buf: &[u8]) -> Option<usize> {
     })
 }
 
-fn tokens(v: &[u8]) -> impl Iterator<Item = &[u8]> {
-    v.split(|b| *b == b',').map(<[u8]>::trim_ascii)
-}
-
-/// True when `name` is listed in a `Connection` header (so it is hop-by-hop too). Only asked when such a
-/// header names something besides `close`/`keep-alive`, which is rare.
-fn named_by_connection(name: &str, headers: &[httparse::Header<'_>]) -> bool {
-    headers
-        .iter()
-        .filter(|h| Known::of(h.name) == Known::Connection)
-        .flat_map(|h| tokens(h.value))
-        .any(|t| t.eq_ignore_ascii_case(name.as_bytes()))
-}
-
-/// True when a header `kind`/`name` must not cross the proxy.
-fn drop_hop(
-    kind: Known,
-    name: &str,
-    headers: &[httparse::Header<'_>],
-    connection_names: bool,
-) -> bool {
-    kind.hop_by_hop() || (connection_names && named_by_connection(name, headers))
+/// `httparse` headers as `(name, value)` pairs, the shape [`crate::proxy::headers`] reads.
+#[inline]
+pub fn pairs<'a>(
+    h: &'a [httparse::Header<'a>],
+) -> impl Iterator<Item = (&'a str, &'a [u8])> + Clone {
+    h.iter().map(|h| (h.name, h.value))
 }
 
 /// What the fast path needs from a request head it accepted.
 pub struct RequestHead<'a> {
     /// Method.
     pub method: &'a str,
-    /// Path without the query.
+    /// Path without the query, already in normal form ([`crate::target::is_plain`]).
     pub path: &'a str,
     /// Query without `?`.
     pub query: Option<&'a str>,
@@ -124,24 +52,49 @@ pub struct RequestHead<'a> {
     pub content_length: u64,
     /// The client asked to close after this exchange.
     pub close: bool,
-    /// A `Connection` header names further hop-by-hop headers.
-    pub connection_names: bool,
 }
 
-/// Take `req` on the fast path, or `None` to hand the connection to hyper.
-pub fn scan_request<'h, 'b>(req: &'h httparse::Request<'h, 'b>) -> Option<RequestHead<'h>> {
-    if req.version != Some(1) {
-        return None;
+/// What to do with a parsed request head.
+pub enum Scan<'a> {
+    /// Serve it here.
+    Take(RequestHead<'a>),
+    /// Hand the connection to hyper (which interprets, normalises or refuses it).
+    Handoff,
+    /// Refuse it (400) and close: the target has a fragment ([`crate::target`]).
+    Refuse(crate::target::TargetError),
+}
+
+/// Take `req` on the fast path, hand it to hyper, or refuse it.
+pub fn scan_request<'h, 'b>(req: &'h httparse::Request<'h, 'b>) -> Scan<'h> {
+    match scan(req) {
+        Ok(Some(h)) => Scan::Take(h),
+        Ok(None) => Scan::Handoff,
+        Err(e) => Scan::Refuse(e),
     }
-    let method = req.method?;
-    let target = req.path?;
-    if !target.starts_with('/') {
-        return None;
+}
+
+fn scan<'h, 'b>(
+    req: &'h httparse::Request<'h, 'b>,
+) -> Result<Option<RequestHead<'h>>, crate::target::TargetError> {
+    use crate::target;
+    if req.version != Some(1) {
+        return Ok(None);
+    }
+    let (Some(method), Some(target)) = (req.method, req.path) else {
+        return Ok(None);
+    };
+    if target.contains('#') {
+        return Err(target::TargetError::Fragment);
     }
     let (path, query) = match target.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (target, None),
     };
+    // Anything not already normal (dot segments, `//`, percent-encodings, odd bytes) is normalised or
+    // refused on hyper's path, by the one set of rules in `crate::target`.
+    if !target::is_plain(path) || !query.is_none_or(target::is_plain_query) {
+        return Ok(None);
+    }
     let mut head = RequestHead {
         method,
         path,
@@ -150,41 +103,37 @@ pub fn scan_request<'h, 'b>(req: &'h httparse::Request<'h, 'b>) -> Option<Reques
         host: b"",
         content_length: 0,
         close: false,
-        connection_names: false,
     };
     let (mut seen_length, mut seen_host) = (false, false);
     for h in req.headers.iter() {
         match Known::of(h.name) {
-            Known::TransferEncoding | Known::Expect | Known::Upgrade => return None,
+            Known::TransferEncoding | Known::Expect | Known::Upgrade => return Ok(None),
             Known::ContentLength => {
                 if seen_length {
-                    return None;
+                    return Ok(None);
                 }
                 seen_length = true;
-                head.content_length = parse_length(h.value)?;
+                let Some(n) = parse_length(h.value) else {
+                    return Ok(None);
+                };
+                head.content_length = n;
             }
             Known::Host => {
                 if seen_host || h.value.is_empty() {
-                    return None;
+                    return Ok(None);
                 }
                 seen_host = true;
                 head.host = h.value;
             }
-            Known::Connection => {
-                for t in tokens(h.value) {
-                    if t.eq_ignore_ascii_case(b"close") {
-                        head.close = true;
-                    } else if t.eq_ignore_ascii_case(b"upgrade") {
-                        return None;
-                    } else if !t.is_empty() && !t.eq_ignore_ascii_case(b"keep-alive") {
-                        head.connection_names = true;
-                    }
-                }
-            }
             _ => {}
         }
     }
-    seen_host.then_some(head)
+    let opts = ConnectionOptions::of(pairs(req.headers));
+    if opts.upgrade || !seen_host {
+        return Ok(None);
+    }
+    head.close = opts.close;
+    Ok(Some(head))
 }
 
 /// A `Content-Length` value: ASCII digits only (no sign, no list), at most 18 of them.
@@ -208,61 +157,32 @@ impl crate::proxy::HeaderLookup for RawHeaders<'_> {
     }
 }
 
-/// Append the request head sent upstream: origin-form `target`, hop-by-hop headers dropped, `Host`
-/// rewritten (unless `preserve_host_header`), and the forwarding headers hyper's path adds too.
+/// Append the request head sent upstream: origin-form `target`, then the header lines
+/// [`headers::forward_request_headers`] writes (the same rules as hyper's path), and the blank line.
 pub fn write_upstream_head(
     out: &mut Vec<u8>,
     req: &RequestHead<'_>,
     route: &ApiRoute,
     target: &str,
     client_ip: &[u8],
+    xff: &mut Vec<u8>,
 ) {
     out.extend_from_slice(req.method.as_bytes());
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
-    out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
-    if route.def.proxy.preserve_host_header {
-        out.extend_from_slice(req.host);
-    } else {
-        out.extend_from_slice(route.authority.as_str().as_bytes());
-    }
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    let fwd = headers::Forwarding {
+        host: if route.def.proxy.preserve_host_header {
+            req.host
+        } else {
+            route.authority.as_str().as_bytes()
+        },
+        client_host: Some(req.host),
+        client_ip,
+        strip: route.versions.strip_header().map(|h| h.as_str()),
+    };
+    headers::forward_request_headers(pairs(req.headers), &fwd, out, xff);
     out.extend_from_slice(b"\r\n");
-    let mut forwarded_for = false;
-    // A version header Tyk strips (`strip_versioning_data`) stays here too.
-    let version_header = route.versions.strip_header().map(|h| h.as_str());
-    for h in req.headers {
-        let n = h.name;
-        let kind = Known::of(n);
-        if matches!(
-            kind,
-            Known::Host | Known::ForwardedProto | Known::ForwardedHost
-        ) || drop_hop(kind, n, req.headers, req.connection_names)
-            || version_header.is_some_and(|v| n.eq_ignore_ascii_case(v))
-        {
-            continue;
-        }
-        if kind == Known::ForwardedFor {
-            // Every earlier hop, in order, then this client.
-            out.extend_from_slice(if forwarded_for {
-                b", "
-            } else {
-                b"x-forwarded-for: "
-            });
-            out.extend_from_slice(h.value);
-            forwarded_for = true;
-            continue;
-        }
-        header_line(out, n.as_bytes(), h.value);
-    }
-    out.extend_from_slice(if forwarded_for {
-        b", "
-    } else {
-        b"x-forwarded-for: "
-    });
-    out.extend_from_slice(client_ip);
-    out.extend_from_slice(b"\r\nx-forwarded-proto: http\r\nx-forwarded-host: ");
-    out.extend_from_slice(req.host);
-    out.extend_from_slice(b"\r\nvia: 1.1 tyk-dr-gateway\r\n\r\n");
 }
 
 fn header_line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
@@ -322,16 +242,18 @@ pub fn scan_response(
                 return Err(bad("conflicting Content-Length"));
             }
             length = Some(n);
-        } else if kind == Known::Connection
-            && tokens(h.value).any(|t| t.eq_ignore_ascii_case(b"close"))
-        {
-            reusable = false;
         }
+    }
+    if ConnectionOptions::of(pairs(resp.headers)).close {
+        reusable = false;
     }
     if status == 101 {
         return Err(bad("101 to a request that asked for no upgrade"));
     }
     let interim = (100..200).contains(&status);
+    if interim && (chunked || length.is_some()) {
+        return Err(bad("framing headers on an interim response"));
+    }
     let framing = if interim || head_request || status == 204 || status == 304 {
         Framing::Empty
     } else if chunked {
@@ -343,7 +265,13 @@ pub fn scan_response(
     } else {
         length.map_or(Framing::UntilClose, Framing::Length)
     };
-    if framing == Framing::UntilClose {
+    // An upstream that frames one message two ways (Transfer-Encoding and Content-Length, RFC 9112
+    // §6.3), or announces a body on a 204, may send bytes nobody asked for: its connection is not
+    // trusted with another request (a HEAD or 304 answer may carry the length of the representation).
+    if framing == Framing::UntilClose
+        || (chunked && length.is_some())
+        || (status == 204 && (chunked || length.is_some_and(|l| l > 0)))
+    {
         reusable = false;
     }
     Ok(ResponseInfo {
@@ -377,29 +305,25 @@ pub fn write_client_head(
     out.push(b' ');
     out.extend_from_slice(resp.reason.unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
-    let names = resp
-        .headers
-        .iter()
-        .filter(|h| Known::of(h.name) == Known::Connection)
-        .flat_map(|h| tokens(h.value))
-        .any(|t| !t.eq_ignore_ascii_case(b"close") && !t.eq_ignore_ascii_case(b"keep-alive"));
+    let opts = ConnectionOptions::of(pairs(resp.headers));
     for h in resp.headers.iter() {
         let n = h.name;
         let kind = Known::of(n);
-        if kind == Known::TransferEncoding && info.framing == Framing::Chunked {
+        let keep = match kind {
             // The body is relayed chunked as it came, so its coding list stays.
+            Known::TransferEncoding => info.framing == Framing::Chunked,
+            Known::ContentLength => !matches!(info.framing, Framing::Chunked | Framing::UntilClose),
+            _ => headers::relay_response_header(
+                kind,
+                n,
+                opts,
+                pairs(resp.headers),
+                add.report.is_some(),
+            ),
+        };
+        if keep {
             header_line(out, n.as_bytes(), h.value);
-            continue;
         }
-        if drop_hop(kind, n, resp.headers, names)
-            || kind == Known::Region
-            || (kind == Known::RateLimit && add.report.is_some())
-            || (kind == Known::ContentLength
-                && matches!(info.framing, Framing::Chunked | Framing::UntilClose))
-        {
-            continue;
-        }
-        header_line(out, n.as_bytes(), h.value);
     }
     if add.close || info.framing == Framing::UntilClose {
         out.extend_from_slice(b"connection: close\r\n");
@@ -460,82 +384,60 @@ pub fn write_generated(
 mod tests {
     use super::*;
 
-    /// `(close, content_length, connection_names)` of an accepted request.
-    type Scanned = Option<(bool, u64, bool)>;
+    /// `(close, content_length)` of an accepted request, or what happens to it instead.
+    #[derive(Debug, PartialEq)]
+    enum Scanned {
+        Take(bool, u64),
+        Handoff,
+        Refuse,
+    }
+    use Scanned::{Handoff, Refuse};
 
     fn parse_req(raw: &[u8]) -> Scanned {
         let mut h = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut r = httparse::Request::new(&mut h);
         assert!(r.parse(raw).unwrap().is_complete());
-        scan_request(&r).map(|h| (h.close, h.content_length, h.connection_names))
-    }
-
-    #[test]
-    fn only_plainly_framed_requests_take_the_fast_path() {
-        let cases: [(&[u8], Scanned); 12] = [
-            (
-                b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n",
-                Some((false, 0, false)),
-            ),
-            (
-                b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n",
-                Some((false, 5, false)),
-            ),
-            (
-                b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-                Some((true, 0, false)),
-            ),
-            (
-                b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, X-Mine\r\n\r\n",
-                Some((false, 0, true)),
-            ),
-            (b"GET /a HTTP/1.0\r\nHost: x\r\n\r\n", None),
-            (b"GET http://x/a HTTP/1.1\r\nHost: x\r\n\r\n", None),
-            (b"GET /a HTTP/1.1\r\n\r\n", None),
-            (b"GET /a HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", None),
-            (
-                b"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
-                None,
-            ),
-            (
-                b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
-                None,
-            ),
-            (
-                b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\n",
-                None,
-            ),
-            (
-                b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
-                None,
-            ),
-        ];
-        for (raw, want) in cases {
-            assert_eq!(parse_req(raw), want, "{}", String::from_utf8_lossy(raw));
+        match scan_request(&r) {
+            Scan::Take(h) => Scanned::Take(h.close, h.content_length),
+            Scan::Handoff => Handoff,
+            Scan::Refuse(_) => Refuse,
         }
     }
 
     #[test]
-    fn header_names_are_recognised_whatever_their_case() {
-        use Known::*;
-        let cases = [
-            ("Host", Host),
-            ("TE", HopByHop),
-            ("Keep-Alive", HopByHop),
-            ("Proxy-Authorization", HopByHop),
-            ("Transfer-Encoding", TransferEncoding),
-            ("Content-Length", ContentLength),
-            ("content-lengths", Other),
-            ("X-Forwarded-For", ForwardedFor),
-            ("X-FORWARDED-PROTO", ForwardedProto),
-            ("X-Tyk-DR-Region", Region),
-            ("X-RateLimit-Remaining", RateLimit),
-            ("x-ratelimit-reset", RateLimit),
-            ("x-ratelimit-used", Other),
-            ("Authorization", Other),
+    #[rustfmt::skip]
+    fn only_plainly_framed_requests_take_the_fast_path() {
+        use Scanned::Take;
+        let cases: &[(&[u8], Scanned)] = &[
+            (b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", Take(false, 0)),
+            (b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n", Take(false, 5)),
+            (b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", Take(true, 0)),
+            (b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, X-Mine\r\n\r\n", Take(false, 0)),
+            (b"GET /a?b=%2F&c=/d HTTP/1.1\r\nHost: x\r\n\r\n", Take(false, 0)),
+            (b"GET /a HTTP/1.0\r\nHost: x\r\n\r\n", Handoff),
+            (b"GET http://x/a HTTP/1.1\r\nHost: x\r\n\r\n", Handoff),
+            (b"CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n", Handoff),
+            (b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", Handoff),
+            (b"GET /a HTTP/1.1\r\n\r\n", Handoff),
+            (b"GET /a HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", Handoff),
+            (b"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", Handoff),
+            (b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", Handoff),
+            (b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\n", Handoff),
+            (b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", Handoff),
+            (b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: close, upgrade\r\n\r\n", Handoff),
+            // Targets that are not already normal are normalised (or refused) on hyper's path.
+            (b"GET /a/../b HTTP/1.1\r\nHost: x\r\n\r\n", Handoff),
+            (b"GET /a/./b HTTP/1.1\r\nHost: x\r\n\r\n", Handoff),
+            (b"GET //a HTTP/1.1\r\nHost: x\r\n\r\n", Handoff),
+            (b"GET /%61 HTTP/1.1\r\nHost: x\r\n\r\n", Handoff),
+            (b"GET /a<b> HTTP/1.1\r\nHost: x\r\n\r\n", Handoff),
+            (b"GET /a\"b`c HTTP/1.1\r\nHost: x\r\n\r\n", Handoff),
+            (b"GET /a?<b> HTTP/1.1\r\nHost: x\r\n\r\n", Handoff),
+            (b"GET /a#/b HTTP/1.1\r\nHost: x\r\n\r\n", Refuse),
+            (b"GET /a?b#c HTTP/1.1\r\nHost: x\r\n\r\n", Refuse),
         ];
-        for (name, kind) in cases {
-            assert_eq!(Known::of(name), kind, "{name}");
+        for (raw, want) in cases {
+            assert_eq!(&parse_req(raw), want, "{}", String::from_utf8_lossy(raw));
         }
     }
 
@@ -579,10 +481,29 @@ mod tests {
             true,
         );
         ok(b"HTTP/1.1 204 No Content\r\n\r\n", "GET", Empty, true);
+        // Framed two ways: relayed by Transfer-Encoding, and the connection not trusted again.
         ok(
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 9\r\n\r\n",
             "GET",
             Chunked,
+            false,
+        );
+        ok(
+            b"HTTP/1.1 200 OK\r\nConnection: Content-Length\r\nContent-Length: 3\r\n\r\n",
+            "GET",
+            Length(3),
+            true,
+        );
+        ok(
+            b"HTTP/1.1 204 No Content\r\nContent-Length: 4\r\n\r\n",
+            "GET",
+            Empty,
+            false,
+        );
+        ok(
+            b"HTTP/1.1 304 Not Modified\r\nContent-Length: 4\r\n\r\n",
+            "GET",
+            Empty,
             true,
         );
         ok(
@@ -617,6 +538,7 @@ mod tests {
         .is_err());
         assert!(framing(b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "GET").is_err());
         assert!(framing(b"HTTP/1.1 101 Switching Protocols\r\n\r\n", "GET").is_err());
+        assert!(framing(b"HTTP/1.1 100 Continue\r\nContent-Length: 4\r\n\r\n", "GET").is_err());
     }
 
     #[test]

@@ -48,6 +48,8 @@ const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 thread_local! {
     static IN_FLIGHT: Cell<usize> = const { Cell::new(0) };
     static DRAINING: Cell<bool> = const { Cell::new(false) };
+    /// Scratch for the `X-Forwarded-For` value being built (no allocation per request).
+    static XFF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Make this worker's fast-path connections close after their current exchange (shutdown).
@@ -82,6 +84,8 @@ enum Next {
     Close,
     /// Not for the fast path: hyper takes the connection, starting with the unconsumed bytes.
     Handoff,
+    /// A target no path may serve ([`crate::target`]): answer 400 and close.
+    Refuse(crate::target::TargetError),
 }
 
 /// Serve one client connection until it closes, idles out, or is handed to hyper.
@@ -136,6 +140,16 @@ pub async fn serve_connection(
         match next {
             Next::KeepAlive if !DRAINING.with(Cell::get) => {}
             Next::KeepAlive | Next::Close => return,
+            Next::Refuse(e) => {
+                state.metrics.request("-", 400);
+                let mut out = Vec::new();
+                let resp = GwError::BadTarget(e).render();
+                head::write_generated(&mut out, &resp, state.region.as_bytes(), true);
+                if stream.write_all(&out).await.is_ok() {
+                    linger(&mut stream).await;
+                }
+                return;
+            }
             Next::Handoff => {
                 let io = rewind::Rewind::new(buf.freeze(), stream);
                 return crate::server::serve_hyper(state, io, remote, client_ip, watcher).await;
@@ -174,8 +188,10 @@ async fn exchange(
             Ok(httparse::Status::Complete(n)) if n == end => {}
             _ => return Next::Handoff, // hyper answers 400 (or 431 for too many headers)
         }
-        let Some(h) = head::scan_request(&req) else {
-            return Next::Handoff;
+        let h = match head::scan_request(&req) {
+            head::Scan::Take(h) => h,
+            head::Scan::Handoff => return Next::Handoff,
+            head::Scan::Refuse(e) => return Next::Refuse(e),
         };
         // The gateway's own paths are served by hyper's path.
         if crate::proxy::OwnPath::of(&state.settings.raw, h.path).is_some() {
@@ -197,7 +213,9 @@ async fn exchange(
         let outcome = crate::proxy::admit(state, &route, &meta).await;
         if outcome.is_ok() {
             let target = crate::apis::upstream_path(&route, h.path, h.query);
-            head::write_upstream_head(out, &h, &route, &target, client_ip.as_bytes());
+            XFF.with_borrow_mut(|xff| {
+                head::write_upstream_head(out, &h, &route, &target, client_ip.as_bytes(), xff)
+            });
         }
         Admitted {
             content_length: h.content_length,

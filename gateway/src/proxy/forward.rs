@@ -1,90 +1,82 @@
 //! Phase 3: forward to the upstream over the pooled client, streaming both bodies.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, Response, Uri};
 use hyper::body::Incoming;
 
+use super::headers;
 use crate::apis::{upstream_path, ApiRoute};
 use crate::error::{Body, GwError};
 use crate::state::AppState;
 
-const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const VIA_VALUE: HeaderValue = HeaderValue::from_static("1.1 tyk-dr-gateway");
-const HTTP: HeaderValue = HeaderValue::from_static("http");
 
-const HOP_BY_HOP: [HeaderName; 8] = [
-    header::CONNECTION,
-    KEEP_ALIVE,
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    header::UPGRADE,
-    header::TRANSFER_ENCODING,
-];
-
-fn strip_hop_by_hop(h: &mut HeaderMap) {
-    // Fast path: most messages carry none of them (one pass over the few headers present).
-    if !h.keys().any(|k| HOP_BY_HOP.contains(k)) {
-        return;
-    }
-    // Headers named in `Connection` are hop-by-hop too.
-    let named: Vec<HeaderName> = h
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::try_from(n.trim()).ok())
-        .collect();
-    // A message with both is framed by Transfer-Encoding (RFC 9112 §6.3): passing its stray
-    // Content-Length on would truncate the body we re-frame (or desynchronise the next hop).
-    if h.contains_key(header::TRANSFER_ENCODING) {
-        h.remove(header::CONTENT_LENGTH);
-    }
-    for n in named.iter().chain(HOP_BY_HOP.iter()) {
-        h.remove(n);
-    }
+/// `(name, value)` pairs of a header map, the shape [`headers`] reads.
+fn pairs(h: &HeaderMap) -> Vec<(&str, &[u8])> {
+    h.iter().map(|(n, v)| (n.as_str(), v.as_bytes())).collect()
 }
 
-/// Forward `req` (already authorised) to the route's upstream.
+/// The request headers the upstream gets, by the rules both HTTP paths share.
+fn request_headers(h: &HeaderMap, route: &ApiRoute, client_ip: &HeaderValue) -> HeaderMap {
+    let all = pairs(h);
+    let client_host = h.get(header::HOST).map(HeaderValue::as_bytes);
+    let fwd = headers::Forwarding {
+        host: match client_host {
+            Some(host) if route.def.proxy.preserve_host_header => host,
+            _ => route.authority.as_str().as_bytes(),
+        },
+        client_host,
+        client_ip: client_ip.as_bytes(),
+        strip: route.versions.strip_header().map(|n| n.as_str()),
+    };
+    let mut out = HeaderMap::with_capacity(all.len() + 4);
+    headers::forward_request_headers(all.iter().copied(), &fwd, &mut out, &mut Vec::new());
+    out
+}
+
+/// The upstream's response headers the client gets: end-to-end ones, not the gateway's own.
+fn response_headers(h: &HeaderMap, own_rate_limit: bool) -> HeaderMap {
+    let all = pairs(h);
+    let opts = headers::ConnectionOptions::of(all.iter().copied());
+    let chunked = h.contains_key(header::TRANSFER_ENCODING);
+    let mut out = HeaderMap::with_capacity(all.len() + 1);
+    for (n, v) in h {
+        let kind = headers::Known::of(n.as_str());
+        // hyper re-frames the body; a stray Content-Length beside Transfer-Encoding would truncate it.
+        let keep = match kind {
+            headers::Known::ContentLength => !chunked,
+            _ => headers::relay_response_header(
+                kind,
+                n.as_str(),
+                opts,
+                all.iter().copied(),
+                own_rate_limit,
+            ),
+        };
+        if keep {
+            out.append(n.clone(), v.clone());
+        }
+    }
+    out.append(header::VIA, VIA_VALUE);
+    out
+}
+
+/// Forward `req` (already authorised, its path in normal form) to the route's upstream.
 pub async fn forward(
     state: &AppState,
     route: &ApiRoute,
     mut req: Request<Incoming>,
-    client: SocketAddr,
     client_ip: HeaderValue,
+    own_rate_limit: bool,
 ) -> Result<Response<Body>, GwError> {
     let path = upstream_path(route, req.uri().path(), req.uri().query());
     let uri = Uri::try_from(path)
         .map_err(|e| GwError::BadRequest(format!("cannot build upstream URI: {e}")))?;
     *req.uri_mut() = uri;
     *req.version_mut() = http::Version::HTTP_11;
-    let h = req.headers_mut();
-    strip_hop_by_hop(h);
-    let original_host = h.get(header::HOST).cloned();
-    let xff = match h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prev) => HeaderValue::from_str(&format!("{prev}, {}", client.ip())).ok(),
-        None => Some(client_ip),
-    };
-    if let Some(v) = xff {
-        h.insert(X_FORWARDED_FOR, v);
-    }
-    h.insert(X_FORWARDED_PROTO, HTTP);
-    if let Some(host) = &original_host {
-        h.insert(X_FORWARDED_HOST, host.clone());
-    }
-    h.append(header::VIA, VIA_VALUE);
-    if !route.def.proxy.preserve_host_header {
-        if let Ok(v) = HeaderValue::from_str(route.authority.as_str()) {
-            h.insert(header::HOST, v);
-        }
-    }
+    *req.headers_mut() = request_headers(req.headers(), route, &client_ip);
     let timeout = Duration::from_millis(state.settings.raw.upstream_timeout_ms);
     let resp = match tokio::time::timeout(
         timeout,
@@ -96,8 +88,14 @@ pub async fn forward(
         Ok(Err(e)) => return Err(e),
         Ok(Ok(r)) => r,
     };
+    if resp.status() == http::StatusCode::SWITCHING_PROTOCOLS {
+        // The upgrade request was never forwarded (Upgrade is hop-by-hop), so this answers nothing.
+        return Err(GwError::Upstream(format!(
+            "{}: 101 to a request that asked for no upgrade",
+            route.authority
+        )));
+    }
     let (mut parts, body) = resp.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
-    parts.headers.append(header::VIA, VIA_VALUE);
+    parts.headers = response_headers(&parts.headers, own_rate_limit);
     Ok(Response::from_parts(parts, Body::Upstream(body)))
 }

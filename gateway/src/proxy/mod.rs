@@ -11,10 +11,9 @@
 
 pub mod auth;
 pub mod forward;
+pub mod headers;
 pub mod limits;
 pub mod upstream;
-
-use std::net::SocketAddr;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -59,12 +58,57 @@ impl OwnPath {
 /// Handle one request end to end.
 pub async fn handle(
     state: &AppState,
+    mut req: Request<Incoming>,
+    client_ip: http::HeaderValue,
+) -> Response<Body> {
+    let mut resp = match normalise_target(state, &mut req) {
+        Err(e) => {
+            state.metrics.request("-", e.status().as_u16());
+            e.into_response()
+        }
+        Ok(()) => dispatch(state, req, client_ip).await,
+    };
+    resp.headers_mut()
+        .insert(X_TYK_DR_REGION, state.region.clone());
+    resp
+}
+
+/// Bring the request's path to its normal form ([`crate::target`]) in place, so that every later
+/// reader (own paths, routing, admission, the management API, the upstream request) sees one path.
+fn normalise_target<B>(state: &AppState, req: &mut Request<B>) -> Result<(), GwError> {
+    if req.method() == http::Method::CONNECT {
+        return Err(GwError::MethodNotAllowed);
+    }
+    let uri = req.uri();
+    if let Some(q) = uri.query() {
+        crate::target::check_query(q)?;
+    }
+    let allow = state.settings.raw.allow_encoded_slashes;
+    let std::borrow::Cow::Owned(path) = crate::target::normalise(uri.path(), allow)? else {
+        return Ok(());
+    };
+    let target = match uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
+    let mut parts = http::uri::Parts::default();
+    parts.path_and_query = Some(
+        target
+            .parse()
+            .map_err(|e| GwError::BadRequest(format!("cannot rebuild the request target: {e}")))?,
+    );
+    *req.uri_mut() = http::Uri::from_parts(parts)
+        .map_err(|e| GwError::BadRequest(format!("cannot rebuild the request target: {e}")))?;
+    Ok(())
+}
+
+async fn dispatch(
+    state: &AppState,
     req: Request<Incoming>,
-    client: SocketAddr,
     client_ip: http::HeaderValue,
 ) -> Response<Body> {
     let path = req.uri().path();
-    let mut resp = match OwnPath::of(&state.settings.raw, path) {
+    match OwnPath::of(&state.settings.raw, path) {
         Some(OwnPath::Health) => health::hello(state),
         Some(OwnPath::Ready) => health::ready(state),
         Some(OwnPath::Metrics) => health::metrics(state),
@@ -79,7 +123,7 @@ pub async fn handle(
                     r
                 }
                 Some(route) => {
-                    let r = proxy(state, route, req, client, client_ip, now)
+                    let r = proxy(state, route, req, client_ip, now)
                         .await
                         .unwrap_or_else(GwError::into_response);
                     state.metrics.route_request(
@@ -93,10 +137,7 @@ pub async fn handle(
             state.metrics.latency.observe_duration(now.mono.elapsed());
             resp
         }
-    };
-    resp.headers_mut()
-        .insert(X_TYK_DR_REGION, state.region.clone());
-    resp
+    }
 }
 
 /// What the admission checks need to know about a request, whichever HTTP/1 path parsed it (hyper's
@@ -128,7 +169,7 @@ impl HeaderLookup for http::HeaderMap {
 
 /// Admission, the same for both HTTP paths: fence, version and endpoint lists ([`crate::versions`]),
 /// API rate limit, auth, key rate limit and quota. Returns the decision to report in `X-RateLimit-*`
-/// headers. Before forwarding, callers remove [`crate::versions::RouteVersions::strip_header`].
+/// headers. `req.path` must be in normal form ([`crate::target`]).
 pub async fn admit(
     state: &AppState,
     route: &crate::apis::ApiRoute,
@@ -151,7 +192,6 @@ async fn proxy(
     state: &AppState,
     route: &crate::apis::ApiRoute,
     req: Request<Incoming>,
-    client: SocketAddr,
     client_ip: http::HeaderValue,
     now: Now,
 ) -> Result<Response<Body>, GwError> {
@@ -164,16 +204,12 @@ async fn proxy(
         now,
     };
     let report = admit(state, route, &meta).await?;
-    let mut parts = parts;
-    if let Some(h) = route.versions.strip_header() {
-        parts.headers.remove(h);
-    }
     let mut resp = forward::forward(
         state,
         route,
         Request::from_parts(parts, body),
-        client,
         client_ip,
+        report.is_some(),
     )
     .await?;
     if let Some(d) = report {
