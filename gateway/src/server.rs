@@ -91,6 +91,9 @@ pub async fn serve_hyper<I>(
         ))
         .max_buf_size(state.settings.raw.max_header_bytes.max(8192))
         .keep_alive(true)
+        // A client that shuts down its sending side after a request still gets the answer (the fast
+        // path behaves so too); without this hyper drops the request on EOF after forwarding it.
+        .half_close(true)
         .serve_connection(TokioIo::new(io), svc);
     if let Err(e) = watcher.watch(conn).await {
         tracing::debug!(%remote, error = %e, "connection ended with error");

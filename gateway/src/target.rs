@@ -14,8 +14,10 @@
 //!   check here. A literal `\` is refused too (some servers read it as `/`).
 //! - **Characters RFC 3986 does not allow in a path** but the `http` crate passes (`"`, `{`, `}`, `|`,
 //!   `^`, `[`, `]`, non-ASCII bytes) are percent-encoded, so no upstream has to guess.
-//! - **Dot segments** are removed (RFC 3986 §5.2.4), after decoding, so `%2e%2e` counts as `..`, and
-//!   runs of `/` are merged into one (what Tyk's default path cleaning and nginx's `merge_slashes` do).
+//! - **Dot segments** are removed (RFC 3986 §5.2.4), after decoding, so `%2e%2e` counts as `..`; a
+//!   segment that is `.` or `..` followed by `;` parameters (`..;jsessionid=x`) counts as one too,
+//!   since servers that strip path parameters (Tomcat, Jetty) read it so. Runs of `/` are merged into
+//!   one (what Tyk's default path cleaning and nginx's `merge_slashes` do).
 //! - **Fragments**: a `#` in the target is refused (400) where the gateway sees the raw target (the fast
 //!   path); hyper's parser (the `http` crate) removes a fragment before anything reads the target, so on
 //!   that path it reaches no check and no upstream.
@@ -114,10 +116,13 @@ pub fn is_plain(path: &str) -> bool {
         if c == b'/' && prev == b'/' {
             return false;
         }
-        // A segment that starts with `.`: `.` or `..` exactly is a dot segment.
+        // A segment that starts with `.`: `.` or `..`, alone or before `;` parameters, is a dot segment.
         if c == b'.' && prev == b'/' {
             let seg = &b[i..];
-            let len = seg.iter().position(|&x| x == b'/').unwrap_or(seg.len());
+            let len = seg
+                .iter()
+                .position(|&x| x == b'/' || x == b';')
+                .unwrap_or(seg.len());
             if len == 1 || (len == 2 && seg[1] == b'.') {
                 return false;
             }
@@ -218,7 +223,8 @@ fn remove_dot_segments(path: &str) -> String {
     let mut trailing_slash = false;
     for seg in path.split('/').skip(1) {
         trailing_slash = false;
-        match seg {
+        // `..;x` is `..` to servers that strip path parameters (Tomcat, Jetty): it counts as one here.
+        match seg.split(';').next().unwrap_or(seg) {
             "" => trailing_slash = true,
             "." => trailing_slash = true,
             ".." => {
@@ -256,6 +262,9 @@ mod tests {
             ("/lists/%2E./x", Ok("/x")),
             ("/open/../PROTECTED/x", Ok("/PROTECTED/x")),
             ("/ol/./admin", Ok("/ol/admin")),
+            ("/lists/public/..;x=1/secret", Ok("/lists/secret")),
+            ("/lists/public/.;/secret", Ok("/lists/public/secret")),
+            ("/a/..b;/c", Ok("/a/..b;/c")),
             ("/a//b///c", Ok("/a/b/c")),
             ("//admin", Ok("/admin")),
             ("/../../x", Ok("/x")),
@@ -309,8 +318,8 @@ mod tests {
             assert_eq!(normalise(p, false).unwrap(), p);
         }
         for p in [
-            "", "a", "//", "/a//b", "/.", "/..", "/a/.", "/a/..", "/./a", "/../a", "/%61", "/a b",
-            "/a#b", "/a\"b", "/\u{e9}",
+            "", "a", "//", "/a//b", "/.", "/..", "/a/.", "/a/..", "/./a", "/../a", "/..;/a",
+            "/.;x", "/%61", "/a b", "/a#b", "/a\"b", "/\u{e9}",
         ] {
             assert!(!is_plain(p), "{p}");
         }
