@@ -224,7 +224,11 @@ pub fn scan_response(
     head_request: bool,
 ) -> Result<ResponseInfo, GwError> {
     let bad = |what: &str| GwError::Upstream(format!("invalid response from upstream: {what}"));
-    let status = resp.code.ok_or_else(|| bad("no status"))?;
+    // httparse takes any three digits; below 100 is no HTTP status (and would not re-serialise as three).
+    let status = resp
+        .code
+        .filter(|c| *c >= 100)
+        .ok_or_else(|| bad("no valid status"))?;
     let mut reusable = resp.version == Some(1);
     let (mut chunked, mut chunked_last, mut length) = (false, false, None::<u64>);
     for h in resp.headers.iter() {
@@ -538,6 +542,7 @@ mod tests {
         .is_err());
         assert!(framing(b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "GET").is_err());
         assert!(framing(b"HTTP/1.1 101 Switching Protocols\r\n\r\n", "GET").is_err());
+        assert!(framing(b"HTTP/1.1 000 OK\r\nContent-Length: 0\r\n\r\n", "GET").is_err());
         assert!(framing(b"HTTP/1.1 100 Continue\r\nContent-Length: 4\r\n\r\n", "GET").is_err());
     }
 
