@@ -406,3 +406,34 @@ async fn idle_and_dribbling_clients_are_closed_active_ones_are_not() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_size_limit_is_the_same_on_both_paths() {
+    let redis = Redis::start("127.0.0.1", free_port());
+    let up = start_upstream().await;
+    let mut by_path = Vec::new();
+    for fast in [true, false] {
+        let extra = format!(
+            "{}\nhttp1_fast_path = {fast}\nmax_header_bytes = 8192",
+            standard_extra()
+        );
+        let gw = start_gateway(&redis_at(redis.addr), &extra, |apps| write_apis(apps, up)).await;
+        let mut statuses = Vec::new();
+        for size in [4000, 8100, 8191, 8192, 8193, 8300, 12000, 40000] {
+            let start = b"GET /echo/a HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Pad: ";
+            let pad = size - start.len() - 4;
+            let mut req = start.to_vec();
+            req.extend(std::iter::repeat_n(b'a', pad));
+            req.extend_from_slice(b"\r\n\r\n");
+            assert_eq!(req.len(), size);
+            let r = converse(gw.addr, &[&req]).await;
+            statuses.push((size, r.first().map_or(0, |r| r.status)));
+        }
+        by_path.push(statuses);
+    }
+    eprintln!("head sizes → statuses: {by_path:?}");
+    assert_eq!(by_path[0], by_path[1], "fast path vs hyper");
+    // Within the limit served, beyond it 431.
+    assert!(by_path[0].iter().all(|&(size, status)| (size <= 8192) == (status == 200)
+        && (size <= 8192 || status == 431)), "{:?}", by_path[0]);
+}
