@@ -434,6 +434,12 @@ async fn head_size_limit_is_the_same_on_both_paths() {
     eprintln!("head sizes → statuses: {by_path:?}");
     assert_eq!(by_path[0], by_path[1], "fast path vs hyper");
     // Within the limit served, beyond it 431.
-    assert!(by_path[0].iter().all(|&(size, status)| (size <= 8192) == (status == 200)
-        && (size <= 8192 || status == 431)), "{:?}", by_path[0]);
+    assert!(
+        by_path[0]
+            .iter()
+            .all(|&(size, status)| (size <= 8192) == (status == 200)
+                && (size <= 8192 || status == 431)),
+        "{:?}",
+        by_path[0]
+    );
 }

@@ -11,7 +11,7 @@ use std::io::Write;
 
 use crate::apis::ApiRoute;
 use crate::error::GwError;
-use crate::proxy::headers::{self, tokens, ConnectionOptions, Known};
+use crate::proxy::headers::{self, tokens, ConnectionOptions, HeaderSink, Known};
 use crate::ratelimit::Decision;
 
 /// Most header lines a head may carry (hyper's default too); more goes to hyper, which answers 431.
@@ -185,13 +185,6 @@ pub fn write_upstream_head(
     out.extend_from_slice(b"\r\n");
 }
 
-fn header_line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    out.extend_from_slice(name);
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
-}
-
 /// How an upstream response body is delimited (RFC 9112 §6.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
@@ -326,7 +319,7 @@ pub fn write_client_head(
             ),
         };
         if keep {
-            header_line(out, n.as_bytes(), h.value);
+            out.put(n, h.value);
         }
     }
     if add.close || info.framing == Framing::UntilClose {
@@ -337,18 +330,14 @@ pub fn write_client_head(
 
 /// Our own headers and the blank line.
 fn finish_head(out: &mut Vec<u8>, add: &Additions<'_>) {
-    out.extend_from_slice(b"via: 1.1 tyk-dr-gateway\r\n");
+    out.put("via", headers::VIA);
     if let Some(d) = add.report {
         let mut n = itoa::Buffer::new();
-        header_line(out, b"x-ratelimit-limit", n.format(d.limit).as_bytes());
-        header_line(
-            out,
-            b"x-ratelimit-remaining",
-            n.format(d.remaining).as_bytes(),
-        );
-        header_line(out, b"x-ratelimit-reset", n.format(d.reset_secs).as_bytes());
+        out.put("x-ratelimit-limit", n.format(d.limit).as_bytes());
+        out.put("x-ratelimit-remaining", n.format(d.remaining).as_bytes());
+        out.put("x-ratelimit-reset", n.format(d.reset_secs).as_bytes());
     }
-    header_line(out, b"x-tyk-dr-region", add.region);
+    out.put("x-tyk-dr-region", add.region);
     out.extend_from_slice(b"\r\n");
 }
 
@@ -372,14 +361,14 @@ pub fn write_generated(
             && n != http::header::TRANSFER_ENCODING
             && n != http::header::CONNECTION
         {
-            header_line(out, n.as_str().as_bytes(), v.as_bytes());
+            out.put(n.as_str(), v.as_bytes());
         }
     }
     let _ = write!(out, "content-length: {}\r\n", resp.body().len());
     if close {
         out.extend_from_slice(b"connection: close\r\n");
     }
-    header_line(out, b"x-tyk-dr-region", region);
+    out.put("x-tyk-dr-region", region);
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(resp.body());
 }
