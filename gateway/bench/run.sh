@@ -2,6 +2,8 @@
 # Benchmark: direct upstream vs nginx (plain reverse proxy) vs tyk-dr-gateway (key auth + rate limit + quota).
 # Needs: redis-server, redis-cli, nginx, wrk (apt: redis-server nginx-light wrk). Not part of the test suite.
 # Usage: gateway/bench/run.sh [duration_seconds]   (env: CONNS=32 THREADS=2 LIGHT_CONNS=4 ROUNDS=3)
+# BASELINE_BIN=/path/to/an/older/tyk-dr-gateway adds that binary to every round (same config, side by side),
+# so a change is compared with its baseline in the same run: `ratio gateway/baseline`.
 # The gateway runs twice side by side: on its fast HTTP/1.1 path (the default) and on hyper alone
 # (`http1_fast_path = false`). Peak figures are the median of ROUNDS interleaved rounds, so a noisy
 # neighbour moment does not decide a ratio.
@@ -29,7 +31,8 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
 
-UP=$(free_port); NG=$(free_port); GW=$(free_port); GH=$(free_port); RP=$(free_port)
+UP=$(free_port); NG=$(free_port); GW=$(free_port); GH=$(free_port); GB=$(free_port); RP=$(free_port)
+BASELINE_BIN="${BASELINE_BIN:-}"
 
 redis-server --bind 127.0.0.1 --port "$RP" --save "" --appendonly no >/dev/null & PIDS+=($!)
 "$BIN/echo-upstream" "127.0.0.1:$UP" & UPPID=$!; PIDS+=($UPPID)
@@ -89,11 +92,16 @@ start_gw
 gw_config true "$GH" false gw-hyper.toml
 "$BIN/tyk-dr-gateway" --config "$TMP/gw-hyper.toml" 2>"$TMP/gw-hyper.log" & GHPID=$!; PIDS+=($GHPID)
 wait_port "$GH"
+if [ -n "$BASELINE_BIN" ]; then
+  gw_config true "$GB" true gw-base.toml
+  "$BASELINE_BIN" --config "$TMP/gw-base.toml" 2>"$TMP/gw-base.log" & GBPID=$!; PIDS+=($GBPID)
+  wait_port "$GB"
+fi
 
 # One key with a huge rate and quota so nothing is refused; created through the management API (hashed).
 SESSION='{"org_id":"default","rate":100000000,"per":1,"quota_max":1000000000000,"quota_renewal_rate":3600,"access_rights":{"bench":{"api_id":"bench","versions":["Default"]}}}'
 KEY=$(curl -sf -X POST -H "X-Tyk-Authorization: bench-secret" -d "$SESSION" "http://127.0.0.1:$GW/tyk/keys" | python3 -c 'import json,sys;print(json.load(sys.stdin)["key"])')
-for port in "$GW" "$GH"; do
+for port in "$GW" "$GH" ${BASELINE_BIN:+"$GB"}; do
   code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: $KEY" "http://127.0.0.1:$port/bench/")
   [ "$code" = 200 ] || { echo "gateway smoke request on :$port failed: $code" >&2; cat "$TMP"/gw*.log >&2; exit 1; }
 done
@@ -130,6 +138,10 @@ for r in $(seq 1 "$ROUNDS"); do
   MEASURE_PIDS="$NGPIDS"; run_wrk "$CONNS" "http://127.0.0.1:$NG/" >> "$TMP/peak.nginx"
   MEASURE_PIDS="$GWPID"; run_wrk "$CONNS" "http://127.0.0.1:$GW/bench/" -H "Authorization: $KEY" >> "$TMP/peak.gateway"
   MEASURE_PIDS="$GHPID"; run_wrk "$CONNS" "http://127.0.0.1:$GH/bench/" -H "Authorization: $KEY" >> "$TMP/peak.hyper"
+  if [ -n "$BASELINE_BIN" ]; then
+    MEASURE_PIDS="$GBPID"; run_wrk "$CONNS" "http://127.0.0.1:$GB/bench/" -H "Authorization: $KEY" >> "$TMP/peak.base"
+    echo "   round $r: baseline $(cut -d' ' -f1 < <(tail -1 "$TMP/peak.base")) req/s"
+  fi
   echo "   round $r: direct $(cut -d' ' -f1 < <(tail -1 "$TMP/peak.direct")), nginx $(cut -d' ' -f1 < <(tail -1 "$TMP/peak.nginx")), gateway $(cut -d' ' -f1 < <(tail -1 "$TMP/peak.gateway")), gateway on hyper $(cut -d' ' -f1 < <(tail -1 "$TMP/peak.hyper")) req/s"
 done
 median() { sort -n -k1,1 "$1" | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'; }
@@ -143,6 +155,11 @@ printf "%-34s %10s %9s %9s %8s %12s\n" direct "$D_RPS" "$D_P50" "$D_P99" "$D_ERR
 printf "%-34s %10s %9s %9s %8s %12s\n" nginx "$N_RPS" "$N_P50" "$N_P99" "$N_ERR" "$N_CPU"
 printf "%-34s %10s %9s %9s %8s %12s\n" "gateway (auth+rate+quota)" "$G_RPS" "$G_P50" "$G_P99" "$G_ERR" "$G_CPU"
 printf "%-34s %10s %9s %9s %8s %12s\n" "gateway on hyper (same checks)" "$H_RPS" "$H_P50" "$H_P99" "$H_ERR" "$H_CPU"
+if [ -n "$BASELINE_BIN" ]; then
+  read -r B_RPS B_P50 B_P99 B_ERR B_CPU < <(median "$TMP/peak.base")
+  printf "%-34s %10s %9s %9s %8s %12s\n" "baseline ($BASELINE_BIN)" "$B_RPS" "$B_P50" "$B_P99" "$B_ERR" "$B_CPU"
+  python3 -c "print(f'ratio gateway/baseline = {$G_RPS/$B_RPS:.2f}  (CPU per request gateway/baseline = {$G_CPU/$B_CPU:.2f}); baseline/nginx = {$B_RPS/$N_RPS:.2f}')"
+fi
 python3 -c "print(f'ratio gateway/nginx  = {$G_RPS/$N_RPS:.2f}  (CPU per request gateway/nginx = {$G_CPU/$N_CPU:.2f})'); print(f'ratio gateway on hyper/nginx = {$H_RPS/$N_RPS:.2f}  (CPU per request {$H_CPU/$N_CPU:.2f})'); print(f'ratio gateway/direct = {$G_RPS/$D_RPS:.2f}')"
 
 echo "== reduced load: wrk -c$LIGHT_CONNS (wrk2 is unavailable, so load is reduced by connection count, not a fixed rate;"
@@ -154,7 +171,7 @@ printf "%-28s %10s %9s %9s\n" gateway "$GL_RPS" "$GL_P50" "$GL_P99"
 python3 -c "print(f'gateway light-load throughput = {$GL_RPS/$G_RPS*100:.0f}% of its peak'); print(f'p99 added latency vs direct = {$GL_P99-$DL_P99:.3f} ms (p50 added {$GL_P50-$DL_P50:.3f} ms)')"
 
 echo "== RSS with 10,000 cached sessions (hash_keys = false so keys can be seeded with redis-cli)"
-kill "$GWPID" "$GHPID"; wait "$GWPID" "$GHPID" 2>/dev/null || true
+kill "$GWPID" "$GHPID" ${GBPID:-}; wait "$GWPID" "$GHPID" ${GBPID:-} 2>/dev/null || true
 SESSION="$SESSION" python3 - "$TMP/seed.resp" <<'PY'
 import os, sys
 val = os.environ["SESSION"].encode()

@@ -161,6 +161,8 @@ fn check_request(input: &[u8]) -> Result<(), String> {
         client_host: Some(head.host),
         client_ip: b"127.0.0.1",
         strip: None,
+        opts: head.opts,
+        chunked: false,
     };
     headers::forward_request_headers(head::pairs(head.headers), &fwd, &mut out, &mut Vec::new());
     out.extend_from_slice(b"\r\n");

@@ -50,8 +50,8 @@ pub struct RequestHead<'a> {
     pub host: &'a [u8],
     /// Body length (0 without `Content-Length`).
     pub content_length: u64,
-    /// The client asked to close after this exchange.
-    pub close: bool,
+    /// What its `Connection` headers say (`close`: close after this exchange).
+    pub opts: ConnectionOptions,
 }
 
 /// What to do with a parsed request head.
@@ -102,7 +102,7 @@ fn scan<'h, 'b>(
         headers: &*req.headers,
         host: b"",
         content_length: 0,
-        close: false,
+        opts: ConnectionOptions::default(),
     };
     let (mut seen_length, mut seen_host) = (false, false);
     for h in req.headers.iter() {
@@ -125,14 +125,13 @@ fn scan<'h, 'b>(
                 seen_host = true;
                 head.host = h.value;
             }
+            Known::Connection => head.opts.add(h.value),
             _ => {}
         }
     }
-    let opts = ConnectionOptions::of(pairs(req.headers));
-    if opts.upgrade || !seen_host {
+    if head.opts.upgrade || !seen_host {
         return Ok(None);
     }
-    head.close = opts.close;
     Ok(Some(head))
 }
 
@@ -180,6 +179,8 @@ pub fn write_upstream_head(
         client_host: Some(req.host),
         client_ip,
         strip: route.versions.strip_header().map(|h| h.as_str()),
+        opts: req.opts,
+        chunked: false, // such requests go to hyper's path
     };
     headers::forward_request_headers(pairs(req.headers), &fwd, out, xff);
     out.extend_from_slice(b"\r\n");
@@ -209,6 +210,8 @@ pub struct ResponseInfo {
     pub reusable: bool,
     /// An interim (1xx) answer: relay it and read the final one.
     pub interim: bool,
+    /// What its `Connection` headers say.
+    pub opts: ConnectionOptions,
 }
 
 /// Decide framing and reuse for an upstream response (to a HEAD request when `head_request`).
@@ -224,9 +227,12 @@ pub fn scan_response(
         .ok_or_else(|| bad("no valid status"))?;
     let mut reusable = resp.version == Some(1);
     let (mut chunked, mut chunked_last, mut length) = (false, false, None::<u64>);
+    let mut opts = ConnectionOptions::default();
     for h in resp.headers.iter() {
         let kind = Known::of(h.name);
-        if kind == Known::TransferEncoding {
+        if kind == Known::Connection {
+            opts.add(h.value);
+        } else if kind == Known::TransferEncoding {
             chunked = true;
             // Only a final `chunked` coding delimits the body; anything else reads until close.
             chunked_last = tokens(h.value)
@@ -241,7 +247,7 @@ pub fn scan_response(
             length = Some(n);
         }
     }
-    if ConnectionOptions::of(pairs(resp.headers)).close {
+    if opts.close {
         reusable = false;
     }
     if status == 101 {
@@ -276,6 +282,7 @@ pub fn scan_response(
         framing,
         reusable,
         interim,
+        opts,
     })
 }
 
@@ -302,7 +309,6 @@ pub fn write_client_head(
     out.push(b' ');
     out.extend_from_slice(resp.reason.unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
-    let opts = ConnectionOptions::of(pairs(resp.headers));
     for h in resp.headers.iter() {
         let n = h.name;
         let kind = Known::of(n);
@@ -313,7 +319,7 @@ pub fn write_client_head(
             _ => headers::relay_response_header(
                 kind,
                 n,
-                opts,
+                info.opts,
                 pairs(resp.headers),
                 add.report.is_some(),
             ),
@@ -391,7 +397,7 @@ mod tests {
         let mut r = httparse::Request::new(&mut h);
         assert!(r.parse(raw).unwrap().is_complete());
         match scan_request(&r) {
-            Scan::Take(h) => Scanned::Take(h.close, h.content_length),
+            Scan::Take(h) => Scanned::Take(h.opts.close, h.content_length),
             Scan::Handoff => Handoff,
             Scan::Refuse(_) => Refuse,
         }

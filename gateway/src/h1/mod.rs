@@ -219,7 +219,7 @@ async fn exchange(
         }
         Admitted {
             content_length: h.content_length,
-            close: h.close,
+            close: h.opts.close,
             head_request: h.method == "HEAD",
             idempotent: matches!(
                 h.method,

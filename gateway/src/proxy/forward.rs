@@ -30,6 +30,8 @@ fn request_headers(h: &HeaderMap, route: &ApiRoute, client_ip: &HeaderValue) -> 
         client_host,
         client_ip: client_ip.as_bytes(),
         strip: route.versions.strip_header().map(|n| n.as_str()),
+        opts: headers::ConnectionOptions::of(all.iter().copied()),
+        chunked: h.contains_key(header::TRANSFER_ENCODING),
     };
     let mut out = HeaderMap::with_capacity(all.len() + 4);
     headers::forward_request_headers(all.iter().copied(), &fwd, &mut out, &mut Vec::new());

@@ -135,20 +135,25 @@ impl ConnectionOptions {
     pub fn of<'a>(headers: impl Iterator<Item = (&'a str, &'a [u8])>) -> Self {
         let mut o = Self::default();
         for (n, v) in headers {
-            if Known::of(n) != Known::Connection {
-                continue;
-            }
-            for t in tokens(v) {
-                if t.eq_ignore_ascii_case(b"close") {
-                    o.close = true;
-                } else if t.eq_ignore_ascii_case(b"upgrade") {
-                    o.upgrade = true;
-                } else if !t.is_empty() && !t.eq_ignore_ascii_case(b"keep-alive") {
-                    o.names = true;
-                }
+            if Known::of(n) == Known::Connection {
+                o.add(v);
             }
         }
         o
+    }
+
+    /// Take in one `Connection` header's value (for callers that already walk the headers).
+    #[inline]
+    pub fn add(&mut self, value: &[u8]) {
+        for t in tokens(value) {
+            if t.eq_ignore_ascii_case(b"close") {
+                self.close = true;
+            } else if t.eq_ignore_ascii_case(b"upgrade") {
+                self.upgrade = true;
+            } else if !t.is_empty() && !t.eq_ignore_ascii_case(b"keep-alive") {
+                self.names = true;
+            }
+        }
     }
 }
 
@@ -208,6 +213,10 @@ pub struct Forwarding<'a> {
     pub client_ip: &'a [u8],
     /// A header removed before proxying (Tyk's `strip_versioning_data` for header versions).
     pub strip: Option<&'a str>,
+    /// What the request's `Connection` headers say ([`ConnectionOptions::of`]).
+    pub opts: ConnectionOptions,
+    /// The request has `Transfer-Encoding` (so its `Content-Length`, if any, is dropped).
+    pub chunked: bool,
 }
 
 /// Write the request headers the upstream gets: `Host` first, the client's end-to-end headers in
@@ -221,10 +230,7 @@ pub fn forward_request_headers<'a, I>(
     I: Iterator<Item = (&'a str, &'a [u8])> + Clone,
 {
     sink.put("host", fwd.host);
-    let opts = ConnectionOptions::of(headers.clone());
-    let chunked = headers
-        .clone()
-        .any(|(n, _)| Known::of(n) == Known::TransferEncoding);
+    let (opts, chunked) = (fwd.opts, fwd.chunked);
     xff.clear();
     for (n, v) in headers.clone() {
         let kind = Known::of(n);
@@ -324,6 +330,10 @@ mod tests {
             client_host: Some(b"gw"),
             client_ip: b"10.0.0.9",
             strip,
+            opts: ConnectionOptions::of(headers.clone()),
+            chunked: raw
+                .iter()
+                .any(|(n, _)| Known::of(n) == Known::TransferEncoding),
         };
         forward_request_headers(headers, &fwd, &mut out, &mut Vec::new());
         String::from_utf8(out).unwrap()
