@@ -25,6 +25,10 @@ pub struct ApiRoute {
     pub auth_header: HeaderName,
     /// Query parameter carrying the token, when enabled.
     pub auth_param: Option<String>,
+    /// Cookie carrying the token, when enabled.
+    pub auth_cookie: Option<String>,
+    /// Read the token from the header (Tyk's `disable_header` off).
+    pub auth_use_header: bool,
     /// Upstream pool key (`scheme://authority`).
     pub pool_key: std::sync::Arc<str>,
     /// Request counters by status, cached so the hot path does not build label sets.
@@ -124,6 +128,8 @@ fn build(def: ApiDefinition, source: PathBuf) -> Result<ApiRoute, DefinitionErro
         authority,
         base_path: uri.path().to_string(),
         auth_param: def.auth_param().map(str::to_string),
+        auth_cookie: def.auth_cookie().map(str::to_string),
+        auth_use_header: !def.token_auth().disable_header,
         counters: Default::default(),
         pool_key,
         auth_header,

@@ -35,6 +35,10 @@ struct Quota {
     renewal_ms: i64,
     used_global: i64,
     pending: i64,
+    /// Of `pending`, the requests refused (Tyk counts them too).
+    refused: i64,
+    /// Unix ms the counter expires in Redis (Tyk's `quota_renews`); 0 = not known yet.
+    renews_at_ms: u64,
 }
 
 #[derive(Debug)]
@@ -53,7 +57,8 @@ pub struct Decision {
     pub limit: i64,
     /// What is left after this request.
     pub remaining: i64,
-    /// Seconds until the window resets.
+    /// The `X-RateLimit-Reset` value: seconds until the window resets for a rate limit; for a quota the
+    /// Unix time it renews (Tyk's `quota_renews`, which Tyk sends there), 0 when it never renews.
     pub reset_secs: u64,
 }
 
@@ -156,31 +161,54 @@ impl Limiter {
         })
     }
 
-    /// Seed a quota counter with the value read from Redis (only ever raises the local view).
-    pub fn seed_quota(&self, key: &str, used: i64) {
-        self.with_entry(key, Instant::now(), |e| {
+    /// Seed a quota counter with what Redis holds: its value (only ever raises the local view; a missing
+    /// counter, `pttl_ms` -2, starts a new period) and its time to live.
+    pub fn seed_quota(&self, key: &str, used: Option<i64>, pttl_ms: i64, now: Now) {
+        self.with_entry(key, now.mono, |e| {
             let q = e.quota.get_or_insert_with(Quota::default);
-            q.used_global = q.used_global.max(used);
+            match used {
+                Some(used) => q.used_global = q.used_global.max(used),
+                None if pttl_ms == -2 => {
+                    q.used_global = 0;
+                    q.renews_at_ms = 0;
+                }
+                None => {}
+            }
+            if pttl_ms > 0 {
+                q.renews_at_ms = now.unix_ms + pttl_ms as u64;
+            }
         })
     }
 
-    /// Count one request at `now` against a quota of `max` per `renewal_secs` for `key`.
+    /// Forget a quota counter's state (the management API reset it in Redis).
+    pub fn forget_quota(&self, key: &str) {
+        self.apply(key, |e| e.quota = None);
+    }
+
+    /// Count one request at `now` against a quota of `max` per `renewal_secs` for `key`, as Tyk's
+    /// `RedisQuotaExceeded` does: every request is counted, the refused ones too, and the request that
+    /// brings the counter to `n` is allowed while `n <= max`.
     pub fn check_quota(&self, key: &str, max: i64, renewal_secs: i64, now: Now) -> Decision {
         self.with_entry(key, now.mono, |e| {
             let q = e.quota.get_or_insert_with(Quota::default);
             q.renewal_ms = renewal_secs.max(0) * 1000;
             q.max = max;
-            let used = q.used_global + q.pending;
-            let allowed = used < max;
-            if allowed {
-                q.pending += 1;
+            if q.renews_at_ms != 0 && now.unix_ms >= q.renews_at_ms {
+                // The counter has expired in Redis: a new period (the next sync confirms it).
+                q.used_global = 0;
+                q.renews_at_ms = 0;
             }
-            let used = used + i64::from(allowed);
+            if q.renews_at_ms == 0 && q.renewal_ms > 0 {
+                q.renews_at_ms = now.unix_ms + q.renewal_ms as u64;
+            }
+            q.pending += 1;
+            let count = q.used_global + q.pending;
+            q.refused += i64::from(count > max);
             Decision {
-                allowed,
+                allowed: count <= max,
                 limit: max,
-                remaining: (max - used).max(0),
-                reset_secs: renewal_secs.max(0) as u64,
+                remaining: (max - count).max(0),
+                reset_secs: q.renews_at_ms.div_ceil(1000),
             }
         })
     }
@@ -201,9 +229,20 @@ impl Limiter {
     /// One synchronisation round with Redis.
     pub async fn sync_once(&self, store: &RedisStore) {
         enum Slot {
-            Rate { key: String, window: u64, sent: u64 },
-            QuotaIncr { key: String, sent: i64 },
-            QuotaGet { key: String },
+            Rate {
+                key: String,
+                window: u64,
+                sent: u64,
+            },
+            QuotaIncr {
+                key: String,
+                sent: i64,
+                refused: i64,
+                before: i64,
+            },
+            QuotaGet {
+                key: String,
+            },
         }
         let mut ops = Vec::new();
         let mut slots = Vec::new();
@@ -218,6 +257,7 @@ impl Limiter {
                             key: format!("{}{k}:{}", self.rate_prefix, w.window),
                             by: w.pending as i64,
                             ttl_ms: (w.per_ms * 2) as i64,
+                            want_ttl: false,
                         });
                         slots.push(Slot::Rate {
                             key: k.clone(),
@@ -228,19 +268,23 @@ impl Limiter {
                     }
                 }
                 if let Some(q) = e.quota.as_mut() {
-                    if q.pending > 0 {
+                    if q.pending != 0 {
                         ops.push(CounterOp::IncrWithExpire {
                             key: format!("quota-{k}"),
                             by: q.pending,
                             ttl_ms: q.renewal_ms,
+                            want_ttl: true,
                         });
                         slots.push(Slot::QuotaIncr {
                             key: k.clone(),
                             sent: q.pending,
+                            refused: q.refused,
+                            before: q.used_global,
                         });
                         q.pending = 0;
+                        q.refused = 0;
                     } else if idle < recent && q.used_global >= q.max {
-                        // Exhausted keys send no increments; poll so a renewal (key expiry) is noticed.
+                        // Exhausted keys called again send increments; poll idle ones so a renewal is noticed.
                         ops.push(CounterOp::Get {
                             key: format!("quota-{k}"),
                         });
@@ -248,7 +292,7 @@ impl Limiter {
                     }
                 }
                 let dirty = e.rate.as_ref().is_some_and(|w| w.pending > 0)
-                    || e.quota.as_ref().is_some_and(|q| q.pending > 0);
+                    || e.quota.as_ref().is_some_and(|q| q.pending != 0);
                 dirty || idle < Duration::from_secs(120)
             });
         }
@@ -256,10 +300,18 @@ impl Limiter {
             return;
         }
         let result = store.sync_counters(&ops).await;
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let renews = |q: &mut Quota, pttl: i64| {
+            if pttl > 0 {
+                q.renews_at_ms = now_ms + pttl as u64;
+            }
+        };
         for (i, slot) in slots.into_iter().enumerate() {
             match (slot, &result) {
                 (Slot::Rate { key, window, sent }, Ok(values)) => self.apply(&key, |e| {
-                    let total = values.get(i).copied().unwrap_or(-1);
+                    let total = values.get(i).map_or(-1, |v| v.0);
                     if let Some(w) = e.rate.as_mut().filter(|w| w.window == window) {
                         w.flushed += sent;
                         if total >= 0 {
@@ -272,27 +324,51 @@ impl Limiter {
                         w.pending += sent;
                     }
                 }),
-                (Slot::QuotaIncr { key, sent }, Ok(values)) => self.apply(&key, |e| {
-                    let total = values.get(i).copied().unwrap_or(-1);
+                (
+                    Slot::QuotaIncr {
+                        key,
+                        sent,
+                        refused,
+                        before,
+                    },
+                    Ok(values),
+                ) => self.apply(&key, |e| {
+                    let (total, pttl) = values.get(i).copied().unwrap_or((-1, -3));
                     if let Some(q) = e.quota.as_mut() {
-                        // A counter Redis rejected (-1) keeps counting locally.
-                        q.used_global = if total >= 0 {
-                            total
+                        renews(q, pttl);
+                        if total >= 0 && total < before + sent && refused > 0 {
+                            // The counter was reset or expired meanwhile (a renewal, or a key update
+                            // elsewhere): the requests refused on the old count belong to no period.
+                            // Take them back (the next round sends the negative increment).
+                            q.used_global = total - refused;
+                            q.pending -= refused;
                         } else {
-                            q.used_global + sent
-                        };
+                            // A counter Redis rejected (-1) keeps counting locally.
+                            q.used_global = if total >= 0 {
+                                total
+                            } else {
+                                q.used_global + sent
+                            };
+                        }
                     }
                 }),
                 (Slot::QuotaGet { key }, Ok(values)) => self.apply(&key, |e| {
-                    if let (Some(q), Some(&total)) = (e.quota.as_mut(), values.get(i)) {
+                    if let (Some(q), Some(&(total, pttl))) = (e.quota.as_mut(), values.get(i)) {
+                        renews(q, pttl);
                         if total >= 0 {
                             q.used_global = total;
                         }
                     }
                 }),
-                (Slot::QuotaIncr { key, sent }, Err(_)) => self.apply(&key, |e| {
+                (
+                    Slot::QuotaIncr {
+                        key, sent, refused, ..
+                    },
+                    Err(_),
+                ) => self.apply(&key, |e| {
                     if let Some(q) = e.quota.as_mut() {
                         q.pending += sent;
+                        q.refused += refused;
                     }
                 }),
                 (Slot::QuotaGet { .. }, Err(_)) => {}
@@ -344,13 +420,21 @@ mod tests {
     }
 
     #[test]
-    fn quota_counts_seeded_usage() {
+    fn quota_counts_seeded_usage_and_refused_requests() {
         let l = Limiter::default();
-        l.seed_quota("q", 8);
-        assert!(l.check_quota("q", 10, 60, Now::read()).allowed);
-        let d = l.check_quota("q", 10, 60, Now::read());
+        let now = at(1_000_000_000);
+        l.seed_quota("q", Some(8), 30_000, now);
+        assert!(l.check_quota("q", 10, 60, now).allowed);
+        let d = l.check_quota("q", 10, 60, now);
         assert!(d.allowed);
         assert_eq!(d.remaining, 0);
-        assert!(!l.check_quota("q", 10, 60, Now::read()).allowed);
+        // Reset is the Unix time the counter expires (Tyk's quota_renews).
+        assert_eq!(d.reset_secs, 1_000_030);
+        assert!(!l.check_quota("q", 10, 60, now).allowed);
+        // Tyk counts refused requests too.
+        let pending = l.with_entry("q", now.mono, |e| e.quota.as_ref().unwrap().pending);
+        assert_eq!(pending, 3);
+        // Past the renewal time a new period starts locally.
+        assert!(l.check_quota("q", 10, 60, at(1_000_031_000)).allowed);
     }
 }
