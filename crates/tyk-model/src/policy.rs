@@ -134,7 +134,15 @@ impl Session {
     /// The session with its `apply_policies` applied (unchanged when it has none).
     pub fn with_policies(&self, policies: &Policies) -> Result<Session, PolicyError> {
         if self.apply_policies.is_empty() {
-            return Ok(self.clone());
+            // Tyk's `PolicyIDs`: the older single `apply_policy_id` when `apply_policies` is empty.
+            return match self.extra.get("apply_policy_id").and_then(|v| v.as_str()) {
+                Some(id) if !id.is_empty() => {
+                    let mut s = self.clone();
+                    s.apply_policies = vec![id.to_string()];
+                    s.with_policies(policies)
+                }
+                _ => Ok(self.clone()),
+            };
         }
         let mut out = self.clone();
         let mut rights: BTreeMap<String, AccessDefinition> = BTreeMap::new();
@@ -345,6 +353,9 @@ mod tests {
             ..Default::default()
         };
         assert!(s.with_policies(&p).is_err());
+        // The older `apply_policy_id` applies when `apply_policies` is empty.
+        let old = Session::from_json(br#"{"apply_policy_id":"acl-only"}"#).unwrap();
+        assert!(old.with_policies(&p).unwrap().access_for("3").is_some());
         let single = parse_policies(br#"{"id":"x","rate":1,"per":1}"#).unwrap();
         assert!(single.contains_key("x"));
         assert!(parse_policies(b"[oops").is_err());

@@ -186,6 +186,16 @@ impl Session {
         (ttl > 0).then_some(ttl as u64)
     }
 
+    /// Whether the key names policies (`apply_policies`, or the older `apply_policy_id`).
+    pub fn has_policies(&self) -> bool {
+        !self.apply_policies.is_empty()
+            || self
+                .extra
+                .get("apply_policy_id")
+                .and_then(|v| v.as_str())
+                .is_some_and(|id| !id.is_empty())
+    }
+
     /// Parse a session from JSON bytes.
     pub fn from_json(raw: &[u8]) -> Result<Self, serde_json::Error> {
         serde_json::from_slice(raw)

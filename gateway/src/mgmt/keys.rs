@@ -122,7 +122,7 @@ fn counter_ids(state: &AppState, s: &Session, name: &str) -> Vec<String> {
     let applied = s
         .with_policies(&state.policies.load())
         .unwrap_or_else(|_| s.clone());
-    let had = !s.apply_policies.is_empty();
+    let had = s.has_policies();
     let mut out = vec![name.to_string()];
     for (api, a) in applied.access_rights.iter().chain(s.access_rights.iter()) {
         let scopes = [
@@ -295,7 +295,7 @@ async fn get_detail(
             ))
         }
     };
-    let had = !stored.apply_policies.is_empty();
+    let had = stored.has_policies();
     let mut s = stored
         .with_policies(&state.policies.load())
         .unwrap_or_else(|_| stored.clone());

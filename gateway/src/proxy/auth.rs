@@ -169,12 +169,7 @@ async fn session_for(
         tracing::warn!(key = shown(state, name), error = %e, "cannot apply policies; denying");
         GwError::AccessDenied
     })?;
-    let info = KeyInfo::new(
-        &session,
-        !stored.apply_policies.is_empty(),
-        name,
-        by_org.then_some(org),
-    );
+    let info = KeyInfo::new(&session, stored.has_policies(), name, by_org.then_some(org));
     let (used, pttl) = quotas[i];
     state.limiter.seed_quota(name, used, pttl, now);
     let scoped: Vec<String> = info
