@@ -21,6 +21,8 @@ pub struct ApiRoute {
     pub authority: Authority,
     /// Upstream base path (no trailing slash handling yet).
     pub base_path: String,
+    /// Query of `target_url`, put before the request's own (Tyk's reverse proxy `targetQuery`).
+    pub target_query: Option<Box<str>>,
     /// Header carrying the token (lowercased).
     pub auth_header: HeaderName,
     /// Query parameter carrying the token, when enabled.
@@ -127,6 +129,7 @@ fn build(def: ApiDefinition, source: PathBuf) -> Result<ApiRoute, DefinitionErro
         scheme,
         authority,
         base_path: uri.path().to_string(),
+        target_query: uri.query().filter(|q| !q.is_empty()).map(Into::into),
         auth_param: def.auth_param().map(str::to_string),
         auth_cookie: def.auth_cookie().map(str::to_string),
         auth_use_header: !def.token_auth().disable_header,
@@ -279,9 +282,27 @@ pub fn upstream_path(route: &ApiRoute, path: &str, query: Option<&str>) -> Strin
     if p.is_empty() {
         p.push('/');
     }
-    if let Some(q) = query {
-        p.push('?');
-        p.push_str(&q);
+    // Tyk: `targetQuery + RawQuery`, joined with `&` when both are non-empty.
+    match (
+        route.target_query.as_deref(),
+        query.as_deref().filter(|q| !q.is_empty()),
+    ) {
+        (Some(t), Some(q)) => {
+            p.push('?');
+            p.push_str(t);
+            p.push('&');
+            p.push_str(q);
+        }
+        (Some(t), None) => {
+            p.push('?');
+            p.push_str(t);
+        }
+        (None, _) => {
+            if let Some(q) = query {
+                p.push('?');
+                p.push_str(&q);
+            }
+        }
     }
     p
 }
