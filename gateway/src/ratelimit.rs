@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::clock::Now;
@@ -39,6 +39,17 @@ struct Quota {
     refused: i64,
     /// Unix ms the counter expires in Redis (Tyk's `quota_renews`); 0 = not known yet.
     renews_at_ms: u64,
+    /// The session this counter belongs to, for writing `quota_remaining` back (Tyk does).
+    owner: Option<Arc<QuotaOwner>>,
+}
+
+/// Which session (storage name) and allowance scope a quota counter belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaOwner {
+    /// Storage name: the session lives at `apikey-<name>`.
+    pub name: Box<str>,
+    /// Allowance scope ("" = the key's own quota).
+    pub scope: Box<str>,
 }
 
 #[derive(Debug)]
@@ -163,9 +174,19 @@ impl Limiter {
 
     /// Seed a quota counter with what Redis holds: its value (only ever raises the local view; a missing
     /// counter, `pttl_ms` -2, starts a new period) and its time to live.
-    pub fn seed_quota(&self, key: &str, used: Option<i64>, pttl_ms: i64, now: Now) {
+    pub fn seed_quota(
+        &self,
+        key: &str,
+        owner: Option<QuotaOwner>,
+        used: Option<i64>,
+        pttl_ms: i64,
+        now: Now,
+    ) {
         self.with_entry(key, now.mono, |e| {
             let q = e.quota.get_or_insert_with(Quota::default);
+            if q.owner.as_deref() != owner.as_ref() {
+                q.owner = owner.map(Arc::new);
+            }
             match used {
                 Some(used) => q.used_global = q.used_global.max(used),
                 None if pttl_ms == -2 => {
@@ -300,6 +321,7 @@ impl Limiter {
             return;
         }
         let result = store.sync_counters(&ops).await;
+        let mut write_back: Vec<(Arc<QuotaOwner>, i64, u64)> = Vec::new();
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
@@ -350,6 +372,10 @@ impl Limiter {
                                 q.used_global + sent
                             };
                         }
+                        if let Some(o) = &q.owner {
+                            let remaining = (q.max - q.used_global - q.pending).max(0);
+                            write_back.push((o.clone(), remaining, q.renews_at_ms.div_ceil(1000)));
+                        }
                     }
                 }),
                 (Slot::QuotaGet { key }, Ok(values)) => self.apply(&key, |e| {
@@ -377,7 +403,80 @@ impl Limiter {
         if let Err(e) = result {
             tracing::debug!(error = %e, "limiter sync failed; keeping local counts");
         }
+        if !write_back.is_empty() {
+            if let Err(e) = write_quota_back(store, &write_back).await {
+                tracing::debug!(error = %e, "could not write quota_remaining back");
+            }
+        }
     }
+}
+
+/// Tyk's `updateSessionQuota` plus the session save after the request: write `quota_remaining` and
+/// `quota_renews` into the stored sessions (the key's own quota at the top level, a scoped one into the
+/// access rights it belongs to). Read-modify-write guarded by a compare-and-set, so a concurrent key
+/// update always wins; one pipelined read for all keys of the round.
+async fn write_quota_back(
+    store: &RedisStore,
+    updates: &[(Arc<QuotaOwner>, i64, u64)],
+) -> Result<(), crate::store::StoreError> {
+    let mut by_name: std::collections::BTreeMap<&str, Vec<(&str, i64, u64)>> = Default::default();
+    for (o, remaining, renews) in updates {
+        by_name
+            .entry(&o.name)
+            .or_default()
+            .push((&o.scope, *remaining, *renews));
+    }
+    let keys: Vec<String> = by_name.keys().map(|n| format!("apikey-{n}")).collect();
+    let (values, _) = store.read_keys(&keys, &[]).await?;
+    let mut writes = Vec::new();
+    for ((key, list), raw) in keys.iter().zip(by_name.values()).zip(values) {
+        let Some(raw) = raw else { continue };
+        let Some(new) = with_quota(&raw, list) else {
+            continue;
+        };
+        if new != raw {
+            writes.push((key.clone(), raw, new));
+        }
+    }
+    for (key, old, new) in &writes {
+        store.replace_if_unchanged(key, old, new).await?;
+    }
+    Ok(())
+}
+
+/// The session JSON `raw` with `(scope, quota_remaining, quota_renews)` written in; `None` if it is not
+/// a JSON object.
+fn with_quota(raw: &[u8], updates: &[(&str, i64, u64)]) -> Option<Vec<u8>> {
+    use serde_json::{json, Value};
+    let mut v: Value = serde_json::from_slice(raw).ok()?;
+    let has_policies = v["apply_policies"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty())
+        || v["apply_policy_id"].as_str().is_some_and(|s| !s.is_empty());
+    let obj = v.as_object_mut()?;
+    for &(scope, remaining, renews) in updates {
+        if scope.is_empty() {
+            obj.insert("quota_remaining".into(), json!(remaining));
+            obj.insert("quota_renews".into(), json!(renews));
+            continue;
+        }
+        let Some(rights) = obj.get_mut("access_rights").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for (api, right) in rights.iter_mut() {
+            let scoped =
+                right["allowance_scope"].as_str() == Some(scope) || (!has_policies && api == scope);
+            if let Some(limit) = right
+                .get_mut("limit")
+                .and_then(Value::as_object_mut)
+                .filter(|_| scoped)
+            {
+                limit.insert("quota_remaining".into(), json!(remaining));
+                limit.insert("quota_renews".into(), json!(renews));
+            }
+        }
+    }
+    serde_json::to_vec(&v).ok()
 }
 
 #[cfg(test)]
@@ -390,6 +489,23 @@ mod tests {
             mono: Instant::now(),
             unix_ms: ms,
         }
+    }
+
+    #[test]
+    fn quota_written_back_where_tyk_writes_it() {
+        let raw =
+            br#"{"quota_max":5,"access_rights":{"a":{"limit":{"quota_max":2}},"b":{}},"x":[1]}"#;
+        let out = with_quota(raw, &[("", 3, 100), ("a", 1, 200)]).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            (v["quota_remaining"].as_i64(), v["quota_renews"].as_i64()),
+            (Some(3), Some(100))
+        );
+        assert_eq!(v["access_rights"]["a"]["limit"]["quota_remaining"], 1);
+        assert_eq!(v["access_rights"]["a"]["limit"]["quota_renews"], 200);
+        assert!(v["access_rights"]["b"].get("limit").is_none());
+        assert_eq!(v["x"], serde_json::json!([1]));
+        assert_eq!(with_quota(b"[1]", &[("", 1, 1)]), None);
     }
 
     #[test]
@@ -423,7 +539,7 @@ mod tests {
     fn quota_counts_seeded_usage_and_refused_requests() {
         let l = Limiter::default();
         let now = at(1_000_000_000);
-        l.seed_quota("q", Some(8), 30_000, now);
+        l.seed_quota("q", None, Some(8), 30_000, now);
         assert!(l.check_quota("q", 10, 60, now).allowed);
         let d = l.check_quota("q", 10, 60, now);
         assert!(d.allowed);

@@ -479,3 +479,28 @@ async fn target_url_query_comes_first() {
         assert_eq!(r.json()["path"], json!(want), "{path}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_remaining_is_written_back_into_the_session() {
+    let (redis, gw) = start(&standard_extra(), |_, _| {}).await;
+    let quota = r#","quota_max":5,"quota_renewal_rate":3600"#;
+    redis.put_key("wb", &session("").replace(r#","quota_max":-1"#, quota));
+    for _ in 0..2 {
+        assert_eq!(status_of(&gw, "/otto/a", "wb").await, 200);
+    }
+    // As Tyk's updateSessionQuota + session save: the stored session says 3 left, renewing with the counter.
+    let key = format!("apikey-{}", hash_token("wb"));
+    let stored = eventually("quota_remaining written", T, || async {
+        let v: Value = serde_json::from_str(&redis.get(&key)?).ok()?;
+        (v["quota_remaining"] == json!(3)).then_some(v)
+    })
+    .await;
+    let renews = stored["quota_renews"].as_i64().unwrap();
+    let counter_ttl = redis.ttl(&format!("quota-{}", hash_token("wb")));
+    assert!((renews - (now() + counter_ttl)).abs() <= 3, "{stored}");
+    // Other fields survive the rewrite.
+    assert_eq!(
+        stored["access_rights"]["1"]["api_name"],
+        json!("Tyk Test API")
+    );
+}

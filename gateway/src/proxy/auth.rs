@@ -8,6 +8,7 @@ use crate::apis::ApiRoute;
 use crate::cache::{KeyInfo, Lookup};
 use crate::error::GwError;
 use crate::proxy::RequestMeta;
+use crate::ratelimit::QuotaOwner;
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::versions::VersionAccess;
@@ -171,7 +172,19 @@ async fn session_for(
     })?;
     let info = KeyInfo::new(&session, stored.has_policies(), name, by_org.then_some(org));
     let (used, pttl) = quotas[i];
-    state.limiter.seed_quota(name, used, pttl, now);
+    let owner = |scope: &str| QuotaOwner {
+        name: name.as_str().into(),
+        scope: scope.into(),
+    };
+    state
+        .limiter
+        .seed_quota(name, Some(owner("")), used, pttl, now);
+    // `quota-<scope>-<name>` → `<scope>`.
+    let scope_of = |c: &str| -> String {
+        c.get("quota-".len()..c.len().saturating_sub(name.len() + 1))
+            .unwrap_or_default()
+            .to_string()
+    };
     let scoped: Vec<String> = info
         .counters()
         .into_iter()
@@ -182,9 +195,13 @@ async fn session_for(
         match state.store.read_keys(&[], &scoped).await {
             Ok((_, quotas)) => {
                 for (c, (used, pttl)) in scoped.iter().zip(quotas) {
-                    state
-                        .limiter
-                        .seed_quota(&c["quota-".len()..], used, pttl, now);
+                    state.limiter.seed_quota(
+                        &c["quota-".len()..],
+                        Some(owner(&scope_of(c))),
+                        used,
+                        pttl,
+                        now,
+                    );
                 }
             }
             Err(e) => return unavailable(e),
