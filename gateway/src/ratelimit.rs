@@ -41,6 +41,10 @@ struct Quota {
     renews_at_ms: u64,
     /// The session this counter belongs to, for writing `quota_remaining` back (Tyk does).
     owner: Option<Arc<QuotaOwner>>,
+    /// Unix ms of the last write-back (at most one a second per counter).
+    written_ms: u64,
+    /// The count changed since the last write-back.
+    write_due: bool,
 }
 
 /// Which session (storage name) and allowance scope a quota counter belongs to.
@@ -268,6 +272,10 @@ impl Limiter {
         let mut ops = Vec::new();
         let mut slots = Vec::new();
         let recent = Duration::from_secs(2);
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let mut write_back: Vec<(Arc<QuotaOwner>, i64, u64)> = Vec::new();
         for shard in &self.shards {
             let mut map = shard.lock().unwrap_or_else(|e| e.into_inner());
             map.retain(|k, e| {
@@ -289,6 +297,16 @@ impl Limiter {
                     }
                 }
                 if let Some(q) = e.quota.as_mut() {
+                    if let Some(o) = q
+                        .owner
+                        .as_ref()
+                        .filter(|_| q.write_due && now_ms >= q.written_ms + 1000)
+                    {
+                        let remaining = (q.max - q.used_global - q.pending).max(0);
+                        write_back.push((o.clone(), remaining, q.renews_at_ms.div_ceil(1000)));
+                        q.written_ms = now_ms;
+                        q.write_due = false;
+                    }
                     if q.pending != 0 {
                         ops.push(CounterOp::IncrWithExpire {
                             key: format!("quota-{k}"),
@@ -313,18 +331,21 @@ impl Limiter {
                     }
                 }
                 let dirty = e.rate.as_ref().is_some_and(|w| w.pending > 0)
-                    || e.quota.as_ref().is_some_and(|q| q.pending != 0);
+                    || e.quota
+                        .as_ref()
+                        .is_some_and(|q| q.pending != 0 || q.write_due);
                 dirty || idle < Duration::from_secs(120)
             });
         }
         if ops.is_empty() {
+            if !write_back.is_empty() {
+                if let Err(e) = write_quota_back(store, &write_back).await {
+                    tracing::debug!(error = %e, "could not write quota_remaining back");
+                }
+            }
             return;
         }
         let result = store.sync_counters(&ops).await;
-        let mut write_back: Vec<(Arc<QuotaOwner>, i64, u64)> = Vec::new();
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
         let renews = |q: &mut Quota, pttl: i64| {
             if pttl > 0 {
                 q.renews_at_ms = now_ms + pttl as u64;
@@ -372,10 +393,8 @@ impl Limiter {
                                 q.used_global + sent
                             };
                         }
-                        if let Some(o) = &q.owner {
-                            let remaining = (q.max - q.used_global - q.pending).max(0);
-                            write_back.push((o.clone(), remaining, q.renews_at_ms.div_ceil(1000)));
-                        }
+                        // Written back at the next round's scan (at most once a second).
+                        q.write_due = true;
                     }
                 }),
                 (Slot::QuotaGet { key }, Ok(values)) => self.apply(&key, |e| {
@@ -438,10 +457,7 @@ async fn write_quota_back(
             writes.push((key.clone(), raw, new));
         }
     }
-    for (key, old, new) in &writes {
-        store.replace_if_unchanged(key, old, new).await?;
-    }
-    Ok(())
+    store.replace_many_if_unchanged(&writes).await
 }
 
 /// The session JSON `raw` with `(scope, quota_remaining, quota_renews)` written in; `None` if it is not

@@ -485,8 +485,10 @@ async fn quota_remaining_is_written_back_into_the_session() {
     let (redis, gw) = start(&standard_extra(), |_, _| {}).await;
     let quota = r#","quota_max":5,"quota_renewal_rate":3600"#;
     redis.put_key("wb", &session("").replace(r#","quota_max":-1"#, quota));
+    // Spread over several sync rounds (write-backs are at most one a second; the last count must land).
     for _ in 0..2 {
         assert_eq!(status_of(&gw, "/otto/a", "wb").await, 200);
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
     // As Tyk's updateSessionQuota + session save: the stored session says 3 left, renewing with the counter.
     let key = format!("apikey-{}", hash_token("wb"));

@@ -364,28 +364,32 @@ impl RedisStore {
         Ok((values, counters))
     }
 
-    /// `SET key value KEEPTTL` only while `key` still holds `expected` (one atomic script): a
-    /// read-modify-write that never overwrites a concurrent change. Returns whether it was written.
-    pub async fn replace_if_unchanged(
+    /// For each `(key, expected, value)`: `SET key value KEEPTTL` only while `key` still holds
+    /// `expected` (one atomic script each, all in one pipeline): read-modify-writes that never overwrite a
+    /// concurrent change. A script Redis refuses fails only its own write.
+    pub async fn replace_many_if_unchanged(
         &self,
-        key: &str,
-        expected: &[u8],
-        value: &[u8],
-    ) -> Result<bool, StoreError> {
+        writes: &[(String, Vec<u8>, Vec<u8>)],
+    ) -> Result<(), StoreError> {
         const SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
             redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') return 1 end return 0";
-        self.run(|mut c| async move {
-            redis::cmd("EVAL")
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let mut p = redis::pipe();
+        for (key, expected, value) in writes {
+            p.cmd("EVAL")
                 .arg(SCRIPT)
                 .arg(1)
                 .arg(key)
                 .arg(expected)
-                .arg(value)
-                .query_async::<i64>(&mut c)
-                .await
-        })
-        .await
-        .map(|n| n == 1)
+                .arg(value);
+        }
+        let count = p.len();
+        let p = &p;
+        self.run(|mut c| async move { c.send_packed_commands(p, 0, count).await })
+            .await
+            .map(|_: Vec<redis::Value>| ())
     }
 
     /// `GET key`.
