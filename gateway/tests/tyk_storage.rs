@@ -506,3 +506,20 @@ async fn quota_remaining_is_written_back_into_the_session() {
         json!("Tyk Test API")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unhashed_keys_as_tyk_stores_them() {
+    let extra = format!("{}\nhash_keys = false", standard_extra());
+    let (redis, gw) = start(&extra, |_, _| {}).await;
+    // hash_keys: false: Tyk stores a custom key under its generated token itself.
+    let token = generate_token("default", "raw-custom", Some(HashAlgo::Murmur64));
+    redis.set(&format!("apikey-{token}"), &session(""));
+    assert_eq!(status_of(&gw, "/otto/a", "raw-custom").await, 200);
+    // Tyk refuses a by-hash lookup when keys are not hashed.
+    let r = get(&gw.url("/tyk/keys/abc?hashed=1"), &admin()).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(
+        r.json()["message"],
+        json!("Key requested by hash but key hashing is not enabled")
+    );
+}

@@ -390,6 +390,10 @@ pub async fn handle(
         }
         (Method::POST, Some(key)) => add_or_update_request(state, Some(key), hashed, req).await,
         (Method::PUT, Some(key)) => add_or_update_request(state, Some(key), hashed, req).await,
+        (Method::GET, Some(_)) if hashed && !state.settings.raw.hash_keys => error(
+            StatusCode::BAD_REQUEST,
+            "Key requested by hash but key hashing is not enabled",
+        ),
         (Method::GET, Some(key)) => get_detail(state, &key, &org, hashed)
             .await
             .unwrap_or_else(store_error),
