@@ -322,7 +322,7 @@ impl Limiter {
                         });
                         q.pending = 0;
                         q.refused = 0;
-                    } else if idle < recent && q.used_global >= q.max {
+                    } else if idle < recent && q.max > 0 && q.used_global >= q.max {
                         // Exhausted keys called again send increments; poll idle ones so a renewal is noticed.
                         ops.push(CounterOp::Get {
                             key: format!("quota-{k}"),
