@@ -21,10 +21,16 @@ pub struct ApiRoute {
     pub authority: Authority,
     /// Upstream base path (no trailing slash handling yet).
     pub base_path: String,
+    /// Query of `target_url`, put before the request's own (Tyk's reverse proxy `targetQuery`).
+    pub target_query: Option<Box<str>>,
     /// Header carrying the token (lowercased).
     pub auth_header: HeaderName,
     /// Query parameter carrying the token, when enabled.
     pub auth_param: Option<String>,
+    /// Cookie carrying the token, when enabled.
+    pub auth_cookie: Option<String>,
+    /// Read the token from the header (Tyk's `disable_header` off).
+    pub auth_use_header: bool,
     /// Upstream pool key (`scheme://authority`).
     pub pool_key: std::sync::Arc<str>,
     /// Request counters by status, cached so the hot path does not build label sets.
@@ -123,7 +129,10 @@ fn build(def: ApiDefinition, source: PathBuf) -> Result<ApiRoute, DefinitionErro
         scheme,
         authority,
         base_path: uri.path().to_string(),
+        target_query: uri.query().filter(|q| !q.is_empty()).map(Into::into),
         auth_param: def.auth_param().map(str::to_string),
+        auth_cookie: def.auth_cookie().map(str::to_string),
+        auth_use_header: !def.token_auth().disable_header,
         counters: Default::default(),
         pool_key,
         auth_header,
@@ -273,9 +282,27 @@ pub fn upstream_path(route: &ApiRoute, path: &str, query: Option<&str>) -> Strin
     if p.is_empty() {
         p.push('/');
     }
-    if let Some(q) = query {
-        p.push('?');
-        p.push_str(&q);
+    // Tyk: `targetQuery + RawQuery`, joined with `&` when both are non-empty.
+    match (
+        route.target_query.as_deref(),
+        query.as_deref().filter(|q| !q.is_empty()),
+    ) {
+        (Some(t), Some(q)) => {
+            p.push('?');
+            p.push_str(t);
+            p.push('&');
+            p.push_str(q);
+        }
+        (Some(t), None) => {
+            p.push('?');
+            p.push_str(t);
+        }
+        (None, _) => {
+            if let Some(q) = query {
+                p.push('?');
+                p.push_str(&q);
+            }
+        }
     }
     p
 }

@@ -97,10 +97,10 @@ pub enum GwError {
     #[error("Key has expired, please renew")]
     KeyExpired,
     /// Per-key rate limit hit.
-    #[error("Rate limit exceeded")]
+    #[error("Rate Limit Exceeded")]
     RateLimited(Decision),
     /// `global_rate_limit` of the API hit.
-    #[error("API Rate limit exceeded")]
+    #[error("API Rate Limit Exceeded")]
     ApiRateLimited(Decision),
     /// Quota used up (403, as Tyk).
     #[error("Quota exceeded")]

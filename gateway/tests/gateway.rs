@@ -23,7 +23,7 @@ const MISSING: &str = "Authorization field missing";
 const DENIED: &str = "Access to this API has been disallowed";
 const INACTIVE: &str = "Key is inactive, please renew";
 const EXPIRED: &str = "Key has expired, please renew";
-const RATE_LIMITED: &str = "Rate limit exceeded";
+const RATE_LIMITED: &str = "Rate Limit Exceeded";
 const QUOTA: &str = "Quota exceeded";
 const STORE_DOWN: &str = "Key store unavailable, please retry";
 
@@ -359,9 +359,9 @@ async fn key_auth_rate_limit_and_quota() {
         ("quota used up elsewhere", keyed("usedkey"), 403, Error(QUOTA)),
     ];
     check_all(&gw, cases).await;
-    // The counter lands in Redis with the renewal period as its TTL.
+    // The counter lands in Redis with the renewal period as its TTL; the refused request counts too (Tyk).
     let counter = quota_counter("quotakey");
-    until_redis(&redis, "quota counter synced to redis", &counter, "2").await;
+    until_redis(&redis, "quota counter synced to redis", &counter, "3").await;
     let ttl = redis.ttl(&counter);
     assert!(ttl > 3500 && ttl <= 3600, "quota counter ttl {ttl}");
 }
@@ -672,7 +672,7 @@ async fn raw_keys_global_rate_limit_streaming_and_reload_keeps_in_flight_request
         // global_rate_limit applies to everyone, keyless included.
         ("global limit: request 1 of 2", Req::get("/lim/a"), 200, Any),
         ("global limit: request 2 of 2", Req::get("/lim/a"), 200, Any),
-        ("global limit: request 3 of 2", Req::get("/lim/a"), 429, Error("API Rate limit exceeded")),
+        ("global limit: request 3 of 2", Req::get("/lim/a"), 429, Error("API Rate Limit Exceeded")),
         // Request bodies stream through.
         ("1 MiB upload", upload, 200, Json("/body_len", json!(1024 * 1024))),
     ];
@@ -840,7 +840,7 @@ async fn quota_renews_when_the_redis_counter_expires() {
     check_all(&gw, cases).await;
     // Renewal = the counter disappearing from Redis (its TTL ran out): the exhausted key works again.
     let counter = quota_counter("renewing");
-    until_redis(&redis, "usage recorded in redis", &counter, "1").await;
+    until_redis(&redis, "usage recorded in redis", &counter, "2").await;
     redis.conn_del(&counter);
     until_status(&gw, "quota renewed", keyed("renewing"), 200).await;
 }

@@ -22,6 +22,18 @@ pub struct AuthConfig {
     /// Query parameter name (defaults to the header name).
     #[serde(deserialize_with = "null_default")]
     pub param_name: String,
+    /// Also accept the token from a cookie.
+    #[serde(deserialize_with = "null_default", skip_serializing_if = "is_false")]
+    pub use_cookie: bool,
+    /// Cookie name (defaults to the header name).
+    #[serde(
+        deserialize_with = "null_default",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub cookie_name: String,
+    /// Do not read the token from the header.
+    #[serde(deserialize_with = "null_default", skip_serializing_if = "is_false")]
+    pub disable_header: bool,
     /// Unmodelled fields, kept for round trips.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -390,6 +402,24 @@ impl ApiDefinition {
         newer
             .or(Some(self.auth.auth_header_name.as_str()).filter(|h| !h.is_empty()))
             .unwrap_or("Authorization")
+    }
+
+    /// The token's auth config: `auth_configs.authToken`, else the older `auth` (Tyk's `getAuthToken`).
+    pub fn token_auth(&self) -> &AuthConfig {
+        self.auth_configs.get("authToken").unwrap_or(&self.auth)
+    }
+
+    /// Cookie carrying the token, when enabled (`cookie_name`, else the header name).
+    pub fn auth_cookie(&self) -> Option<&str> {
+        let a = self.token_auth();
+        if !a.use_cookie {
+            return None;
+        }
+        Some(if a.cookie_name.is_empty() {
+            self.auth_header()
+        } else {
+            &a.cookie_name
+        })
     }
 
     /// Query parameter carrying the token, when enabled.

@@ -3,7 +3,7 @@
 //! Matches Tyk's `internal/crypto/hash.go` and the `murmur3` Go package it uses (seed 0):
 //! murmur32 → 4 bytes big-endian (8 hex chars), murmur64 → the first 64-bit half of
 //! murmur3-x64-128, big-endian (16 hex chars), murmur128 → both halves h1‖h2 big-endian (32 hex chars),
-//! sha256 → 64 hex chars. An unknown algorithm name falls back to murmur64, as in Tyk.
+//! sha256 → 64 hex chars. An unknown algorithm name falls back to murmur32, as in Tyk's `hashFunction`.
 
 use sha2::{Digest, Sha256};
 
@@ -35,9 +35,11 @@ impl HashAlgo {
         }
     }
 
-    /// Parse like Tyk does at hashing time: unknown names fall back to murmur64.
+    /// Parse like Tyk does at hashing time (`hashFunction` in `internal/crypto/hash.go`): unknown names
+    /// fall back to murmur32. (Tyk's `GenerateToken` writes `murmur64` into a token when configured with
+    /// an unknown name, so such tokens never carry one; a hand-made token may.)
     pub fn parse_lenient(name: &str) -> Self {
-        Self::parse(name).unwrap_or(Self::Murmur64)
+        Self::parse(name).unwrap_or(Self::Murmur32)
     }
 
     /// The name Tyk uses for this algorithm.
@@ -244,10 +246,21 @@ mod tests {
     }
 
     #[test]
-    fn plain_tokens_use_murmur32_and_unknown_algo_falls_back_to_murmur64() {
+    fn plain_tokens_and_unknown_algorithms_use_murmur32() {
         assert_eq!(hash_token("hello"), "248bfa47");
         assert_eq!(hash_key("hello", false), "hello");
-        assert_eq!(HashAlgo::parse_lenient("md5"), HashAlgo::Murmur64);
+        assert_eq!(HashAlgo::parse_lenient("md5"), HashAlgo::Murmur32);
+        // A token naming an unknown algorithm is hashed with murmur32, as Tyk's HashStr does.
+        let t = crate::token::generate_token("org", "abc", None);
+        assert_eq!(hash_token(&t), HashAlgo::Murmur32.hex_digest(t.as_bytes()));
+        let odd = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            r#"{"org":"o","id":"i","h":"md5"}"#,
+        );
+        assert_eq!(
+            hash_token(&odd),
+            HashAlgo::Murmur32.hex_digest(odd.as_bytes())
+        );
         assert_eq!(HashAlgo::parse(""), Some(HashAlgo::Murmur32));
     }
 

@@ -24,4 +24,6 @@ pub use hash::{hash_key, hash_token, HashAlgo};
 pub use notification::{Command, Notification, NOTIFICATION_CHANNEL};
 pub use policy::{parse_policies, Policies, Policy};
 pub use session::{AccessDefinition, Session, SessionLimit};
-pub use token::{decode_token, generate_token, TokenInfo};
+pub use token::{
+    custom_key_token, decode_token, generate_token, lookup_tokens, token_org, TokenInfo,
+};

@@ -128,9 +128,11 @@ impl Notification {
         Command::parse(&self.command)
     }
 
-    /// Constant-time signature check. False for an empty secret, an empty signature, or another algorithm.
+    /// Constant-time signature check, as Tyk's `isPayloadSignatureValid`: an empty `node_secret` is a
+    /// secret like any other (Tyk signs with it and accepts what it signed). False for an empty
+    /// signature or another algorithm.
     pub fn verify(&self, node_secret: &str) -> bool {
-        if node_secret.is_empty() || self.signature.is_empty() {
+        if self.signature.is_empty() {
             return false;
         }
         if !matches!(self.algorithm, None | Some(ALGORITHM_SHA256)) {
@@ -162,6 +164,9 @@ mod tests {
         assert!(n.verify("s3cret"));
         assert!(!n.verify("other"));
         assert!(!n.verify(""));
+        // An empty secret verifies what was signed with it (Tyk), nothing else.
+        let open = Notification::signed(&Command::GroupReload, "", "");
+        assert!(open.verify("") && !open.verify("s3cret"));
         let parsed = Notification::from_json(n.to_json().as_bytes()).unwrap();
         assert_eq!(parsed.algorithm, Some(5));
         assert!(parsed.verify("s3cret"));

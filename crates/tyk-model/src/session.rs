@@ -50,6 +50,13 @@ pub struct AccessDefinition {
     /// Per-API limits overriding the session-level ones.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<SessionLimit>,
+    /// Tyk's `allowance_scope`: the counters of this API's limits are named `quota-<scope>-<hash>` (set
+    /// when policies are applied; empty = the key's own counter `quota-<hash>`).
+    #[serde(
+        deserialize_with = "null_default",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub allowance_scope: String,
     /// Unmodelled fields (`allowed_urls`, ...), kept for round trips.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -104,6 +111,19 @@ pub struct Session {
     /// Policies applied to this key.
     #[serde(deserialize_with = "null_default")]
     pub apply_policies: Vec<String>,
+    /// Tyk's `post_expiry_action`: `delete` removes the key from Redis when it expires, `retain` (with a
+    /// grace period) keeps it that much longer; empty = kept (Tyk's default).
+    #[serde(
+        deserialize_with = "null_default",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub post_expiry_action: String,
+    /// Tyk's `post_expiry_grace_period` in seconds (-1 = never delete).
+    #[serde(deserialize_with = "null_default", skip_serializing_if = "is_zero")]
+    pub post_expiry_grace_period: i64,
+    /// Tyk's `session_lifetime` in seconds: the key's Redis TTL (0 = none).
+    #[serde(deserialize_with = "null_default", skip_serializing_if = "is_zero")]
+    pub session_lifetime: i64,
     /// Unmodelled fields (`date_created`, `last_updated`, throttling, ...), kept for round trips.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -122,7 +142,60 @@ pub struct EffectiveLimits {
     pub quota_renewal_rate: i64,
 }
 
+fn is_zero(v: &i64) -> bool {
+    *v == 0
+}
+
+impl SessionLimit {
+    /// Tyk's `APILimit.IsEmpty` for the fields modelled here: no rate, quota or renewal data at all.
+    pub fn is_empty(&self) -> bool {
+        self.rate == 0.0
+            && self.per == 0.0
+            && self.quota_max == 0
+            && self.quota_remaining == 0
+            && self.quota_renewal_rate == 0
+            && self
+                .extra
+                .values()
+                .all(|v| v.is_null() || v == &serde_json::json!(0) || v == &serde_json::json!(""))
+    }
+}
+
 impl Session {
+    /// The Redis TTL Tyk gives this key when it stores it (`SessionState.Lifetime` in `user/session.go`,
+    /// without API-level `session_lifetime` or `force_global_session_lifetime`): `None` = no TTL. By
+    /// default an expiring key is kept after `expires` (requests get 401 "Key has expired, please renew"
+    /// and the key can be renewed); only `post_expiry_action` or `session_lifetime` give it a TTL.
+    pub fn lifetime(&self, now_unix: i64) -> Option<u64> {
+        let delete = self.post_expiry_action == "delete";
+        let retain = self.post_expiry_action == "retain" && self.post_expiry_grace_period != 0;
+        let ttl = if delete || retain {
+            if self.expires <= 0 || (!delete && self.post_expiry_grace_period == -1) {
+                0
+            } else {
+                let grace = if delete {
+                    0
+                } else {
+                    self.post_expiry_grace_period
+                };
+                (self.expires - now_unix + grace).max(1)
+            }
+        } else {
+            self.session_lifetime
+        };
+        (ttl > 0).then_some(ttl as u64)
+    }
+
+    /// Whether the key names policies (`apply_policies`, or the older `apply_policy_id`).
+    pub fn has_policies(&self) -> bool {
+        !self.apply_policies.is_empty()
+            || self
+                .extra
+                .get("apply_policy_id")
+                .and_then(|v| v.as_str())
+                .is_some_and(|id| !id.is_empty())
+    }
+
     /// Parse a session from JSON bytes.
     pub fn from_json(raw: &[u8]) -> Result<Self, serde_json::Error> {
         serde_json::from_slice(raw)
@@ -209,6 +282,42 @@ mod tests {
         assert!(s.tags.is_empty());
         assert!(Session::from_json(b"{not json").is_err());
         assert!(Session::from_json(br#"{"rate":"fast"}"#).is_err());
+    }
+
+    #[test]
+    fn lifetime_follows_tyk() {
+        let s = |json: &str| Session::from_json(json.as_bytes()).unwrap();
+        let now = 1_000;
+        // (session, ttl)
+        let cases = [
+            (r#"{"expires":2000}"#, None),
+            (r#"{"expires":500}"#, None),
+            (
+                r#"{"expires":2000,"post_expiry_action":"delete"}"#,
+                Some(1000),
+            ),
+            (r#"{"expires":500,"post_expiry_action":"delete"}"#, Some(1)),
+            (r#"{"expires":0,"post_expiry_action":"delete"}"#, None),
+            (r#"{"expires":2000,"post_expiry_action":"retain"}"#, None),
+            (
+                r#"{"expires":2000,"post_expiry_action":"retain","post_expiry_grace_period":60}"#,
+                Some(1060),
+            ),
+            (
+                r#"{"expires":2000,"post_expiry_action":"retain","post_expiry_grace_period":-1}"#,
+                None,
+            ),
+            (r#"{"session_lifetime":30}"#, Some(30)),
+        ];
+        for (json, want) in cases {
+            assert_eq!(s(json).lifetime(now), want, "{json}");
+        }
+        // New fields are written only when set, so older readers see the same JSON as before.
+        let out = serde_json::to_string(&s(r#"{"access_rights":{"a":{}}}"#)).unwrap();
+        assert!(
+            !out.contains("post_expiry") && !out.contains("allowance_scope"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -26,16 +26,30 @@ fn write_atomic(path: &PathBuf, def: &ApiDefinition) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// Parse a definition as Tyk's `handleAddApi` / `handleUpdateApi` do: a PUT must name the path's id; a
+/// POST without `api_id` gets a generated one (Tyk's `GenerateAPIID`, 32 hex digits).
 async fn parse(req: Request<Incoming>, id: Option<&str>) -> Result<ApiDefinition, Response<Body>> {
     let body = read_body(req).await?;
-    let mut def: ApiDefinition = serde_json::from_slice(&body)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, &format!("Request malformed: {e}")))?;
-    if let Some(id) = id {
-        if def.api_id.is_empty() {
-            def.api_id = id.to_string();
-        } else if def.api_id != id {
-            return Err(error(StatusCode::BAD_REQUEST, "Request APIID does not match that in Definition! For Updtae operations these must match."));
+    let mut def: ApiDefinition = serde_json::from_slice(&body).map_err(|e| {
+        tracing::warn!(error = %e, "couldn't decode new API Definition object");
+        error(StatusCode::BAD_REQUEST, "Request malformed")
+    })?;
+    match id {
+        Some(id) if def.api_id != id => {
+            return Err(error(StatusCode::BAD_REQUEST, "Request APIID does not match that in Definition! For Update operations these must match."));
         }
+        Some(_) => {}
+        None if def.api_id.is_empty() => {
+            let mut b = [0u8; 16];
+            getrandom::fill(&mut b).map_err(|e| {
+                error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &format!("cannot generate an API id: {e}"),
+                )
+            })?;
+            def.api_id = b.iter().map(|x| format!("{x:02x}")).collect();
+        }
+        None => {}
     }
     def.validate().map_err(|e| {
         error(
@@ -81,10 +95,11 @@ pub async fn handle(
                 Ok(d) => d,
                 Err(r) => return r,
             };
-            let path = file_for(state, &def.api_id);
-            if state.routes.load().by_id.contains_key(&def.api_id) || path.exists() {
-                return error(StatusCode::CONFLICT, "API with this ID already exists");
+            if def.api_id.contains(['/', '\\']) || def.api_id.starts_with('.') {
+                return error(StatusCode::BAD_REQUEST, "invalid API id");
             }
+            // Tyk writes the file whether or not the id exists (an existing API is overwritten).
+            let path = file_for(state, &def.api_id);
             match write_atomic(&path, &def) {
                 Ok(()) => ok_action(&def.api_id, "added"),
                 Err(e) => error(

@@ -113,10 +113,9 @@ pub async fn handle(state: &AppState, req: Request<Incoming>) -> Response<Body> 
         (m, ["apis", ..]) => apis::handle(state, m, &segs[1..], req).await,
         (Method::GET | Method::POST, ["reload"]) => {
             let n = state.reload();
-            json(
-                StatusCode::OK,
-                &json!({ "status": "ok", "message": format!("{n} APIs loaded") }),
-            )
+            tracing::info!(apis = n, "reloaded on management request");
+            // Tyk's `resetHandler` answers `apiOk("")`.
+            json(StatusCode::OK, &json!({ "status": "ok", "message": "" }))
         }
         (Method::GET | Method::POST, ["reload", "group"]) => {
             state.reload();

@@ -30,15 +30,9 @@ pub fn check_key(
     caller: &Caller,
     now: Now,
 ) -> Result<Option<Decision>, GwError> {
-    let (l, per_api) = caller.session.limits_for(&route.def.api_id);
-    // Per-API limits get their own counters (`<hash>-<api_id>`), key-level limits share `<hash>`.
-    let owned;
-    let id: &str = if per_api {
-        owned = format!("{}-{}", caller.hash, route.def.api_id);
-        &owned
-    } else {
-        &caller.hash
-    };
+    // Counters as Tyk names them: `quota-<hash>`, or `quota-<scope>-<hash>` for scoped per-API limits
+    // (the id is computed once, when the session is cached).
+    let (l, id) = caller.session.limits_for(&route.def.api_id);
     let mut report = None;
     if !route.def.disable_rate_limit && l.rate > 0.0 && l.per > 0.0 {
         let d = state.limiter.check_rate(id, l.rate, l.per, now);

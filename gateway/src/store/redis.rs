@@ -87,7 +87,8 @@ pub struct SessionRecord {
 /// One counter update in a sync round.
 #[derive(Debug, Clone)]
 pub enum CounterOp {
-    /// `INCRBY key by` then `PEXPIRE key ttl NX` (the expiry is set on first hit only).
+    /// `INCRBY key by` then `PEXPIRE key ttl NX` (the expiry is set on first hit only), then, with
+    /// `want_ttl`, `PTTL key`.
     IncrWithExpire {
         /// Redis key.
         key: String,
@@ -95,8 +96,10 @@ pub enum CounterOp {
         by: i64,
         /// Expiry in milliseconds set when the key has none (0 = none).
         ttl_ms: i64,
+        /// Also read the remaining time to live.
+        want_ttl: bool,
     },
-    /// `GET key` (0 when missing).
+    /// `GET key` (0 when missing) and `PTTL key`.
     Get {
         /// Redis key.
         key: String,
@@ -319,6 +322,76 @@ impl RedisStore {
         })
     }
 
+    /// One round trip: `GET` each of `gets`, then `GET` + `PTTL` each of `counters`. Returns the values,
+    /// and per counter its integer value (`None` when missing or not an integer) and its `PTTL` in
+    /// milliseconds (-2 missing, -1 no expiry, as Redis answers).
+    pub async fn read_keys(
+        &self,
+        gets: &[String],
+        counters: &[String],
+    ) -> Result<(Vec<Option<Vec<u8>>>, Vec<(Option<i64>, i64)>), StoreError> {
+        let mut p = redis::pipe();
+        for k in gets {
+            p.cmd("GET").arg(k);
+        }
+        for k in counters {
+            p.cmd("GET").arg(k);
+            p.cmd("PTTL").arg(k);
+        }
+        let count = p.len();
+        let p = &p;
+        let replies: Vec<redis::Value> = self
+            .run(|mut c| async move { c.send_packed_commands(p, 0, count).await })
+            .await?;
+        let bytes = |v: Option<&redis::Value>| match v {
+            Some(redis::Value::BulkString(b)) => Some(b.clone()),
+            Some(redis::Value::SimpleString(s)) => Some(s.clone().into_bytes()),
+            _ => None,
+        };
+        let values = (0..gets.len()).map(|i| bytes(replies.get(i))).collect();
+        let counters = (0..counters.len())
+            .map(|i| {
+                let at = gets.len() + 2 * i;
+                let used = bytes(replies.get(at))
+                    .and_then(|b| std::str::from_utf8(&b).ok()?.trim().parse().ok());
+                let pttl = match replies.get(at + 1) {
+                    Some(redis::Value::Int(n)) => *n,
+                    _ => -2,
+                };
+                (used, pttl)
+            })
+            .collect();
+        Ok((values, counters))
+    }
+
+    /// For each `(key, expected, value)`: `SET key value KEEPTTL` only while `key` still holds
+    /// `expected` (one atomic script each, all in one pipeline): read-modify-writes that never overwrite a
+    /// concurrent change. A script Redis refuses fails only its own write.
+    pub async fn replace_many_if_unchanged(
+        &self,
+        writes: &[(String, Vec<u8>, Vec<u8>)],
+    ) -> Result<(), StoreError> {
+        const SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+            redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') return 1 end return 0";
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let mut p = redis::pipe();
+        for (key, expected, value) in writes {
+            p.cmd("EVAL")
+                .arg(SCRIPT)
+                .arg(1)
+                .arg(key)
+                .arg(expected)
+                .arg(value);
+        }
+        let count = p.len();
+        let p = &p;
+        self.run(|mut c| async move { c.send_packed_commands(p, 0, count).await })
+            .await
+            .map(|_: Vec<redis::Value>| ())
+    }
+
     /// `GET key`.
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.run(|mut c| async move { redis::cmd("GET").arg(key).query_async(&mut c).await })
@@ -389,28 +462,41 @@ impl RedisStore {
         .await
     }
 
-    /// Apply counter operations in one pipeline; returns one value per op (the counter after the op), or
-    /// -1 for an op Redis rejected (e.g. a non-integer value under that key). Per-command errors do not fail
-    /// the round: a pipeline is not a transaction, the other commands were applied, so their replies are kept.
-    pub async fn sync_counters(&self, ops: &[CounterOp]) -> Result<Vec<i64>, StoreError> {
+    /// Apply counter operations in one pipeline; returns one value per op (the counter after the op, or
+    /// -1 for an op Redis rejected, e.g. a non-integer value under that key) and its `PTTL` in milliseconds
+    /// when asked for (else -3). Per-command errors do not fail the round: a pipeline is not a
+    /// transaction, the other commands were applied, so their replies are kept.
+    pub async fn sync_counters(&self, ops: &[CounterOp]) -> Result<Vec<(i64, i64)>, StoreError> {
         if ops.is_empty() {
             return Ok(Vec::new());
         }
         let mut p = redis::pipe();
         let mut reply_index = Vec::with_capacity(ops.len());
         for op in ops {
-            reply_index.push(p.len());
-            match op {
-                CounterOp::IncrWithExpire { key, by, ttl_ms } => {
+            let at = p.len();
+            let ttl_at = match op {
+                CounterOp::IncrWithExpire {
+                    key,
+                    by,
+                    ttl_ms,
+                    want_ttl,
+                } => {
                     p.cmd("INCRBY").arg(key).arg(*by);
                     if *ttl_ms > 0 {
                         p.cmd("PEXPIRE").arg(key).arg(*ttl_ms).arg("NX");
                     }
+                    want_ttl.then(|| {
+                        p.cmd("PTTL").arg(key);
+                        p.len() - 1
+                    })
                 }
                 CounterOp::Get { key } => {
                     p.cmd("GET").arg(key);
+                    p.cmd("PTTL").arg(key);
+                    Some(at + 1)
                 }
-            }
+            };
+            reply_index.push((at, ttl_at));
         }
         let count = p.len();
         let p = &p;
@@ -419,14 +505,21 @@ impl RedisStore {
             .await?;
         Ok(reply_index
             .into_iter()
-            .map(|i| match replies.get(i) {
-                Some(redis::Value::Int(n)) => *n,
-                Some(redis::Value::Nil) => 0,
-                Some(redis::Value::BulkString(b)) => std::str::from_utf8(b)
-                    .ok()
-                    .and_then(|s| s.trim().parse().ok())
-                    .unwrap_or(-1),
-                _ => -1,
+            .map(|(i, ttl_at)| {
+                let value = match replies.get(i) {
+                    Some(redis::Value::Int(n)) => *n,
+                    Some(redis::Value::Nil) => 0,
+                    Some(redis::Value::BulkString(b)) => std::str::from_utf8(b)
+                        .ok()
+                        .and_then(|s| s.trim().parse().ok())
+                        .unwrap_or(-1),
+                    _ => -1,
+                };
+                let ttl = match ttl_at.and_then(|t| replies.get(t)) {
+                    Some(redis::Value::Int(n)) => *n,
+                    _ => -3,
+                };
+                (value, ttl)
             })
             .collect())
     }
