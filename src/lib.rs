@@ -13,6 +13,8 @@ pub mod error;
 pub mod plan;
 pub mod playbook;
 pub mod probes;
+pub mod prompt;
+pub mod secrets;
 pub mod status;
 pub mod sync;
 

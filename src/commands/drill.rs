@@ -53,7 +53,7 @@ fn drill(ctx: &Context, args: &DrillArgs) -> Result<u8, Error> {
             config.dns.global_name, config.regions.passive.name
         ),
     };
-    match crate::playbook::steps::extras_confirm(&question, args.yes) {
+    match crate::playbook::steps::confirm(&question, args.yes) {
         Ok(true) => {}
         Ok(false) => return Ok(exit::FAILURE),
         Err(e) => {

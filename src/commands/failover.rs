@@ -9,9 +9,9 @@ use super::Context;
 use crate::cli::{OutputFormat, PlaybookArgs};
 use crate::config::Side;
 use crate::error::{exit, Error};
-use crate::playbook::context::{Ctx, Transition};
+use crate::playbook::context::{RunContext, Transition};
 use crate::playbook::engine::{self, Outcome};
-use crate::playbook::journal::Journal;
+use crate::playbook::journal::RunJournal;
 use crate::playbook::runner;
 use crate::playbook::steps::StepError;
 use crate::playbook::{self, Playbook};
@@ -99,31 +99,32 @@ pub fn run(ctx: &Context, args: &PlaybookArgs, direction: Direction) -> Result<u
     let transition = direction.transition();
     crate::runtime()?.block_on(async {
         // Resuming restores the run id, origin and facts; new runs start clean.
-        let (run_id, origin_ms, facts, start) = match &args.resume {
+        let (run_id, origin_ms, facts, start, retrying) = match &args.resume {
             Some(run_id) => {
                 let state = runner::resume_state(&dir, run_id)
-                    .map_err(|e| io_error("reading the journal", &Journal::path(&dir, run_id), e))?
+                    .map_err(|e| io_error("reading the journal", &RunJournal::path(&dir, run_id), e))?
                     .ok_or_else(|| Error::Runtime {
                         what: format!("resuming {run_id}"),
                         reason: "the journal has no run-start line".into(),
                     })?;
-                (run_id.clone(), state.origin_ms, state.facts, state.next)
+                (run_id.clone(), state.origin_ms, state.facts, state.next, state.retrying)
             }
             None => {
                 let origin = match &args.failed_at {
                     Some(t) => parse_failed_at(t)?,
                     None => crate::probes::now_ms(),
                 };
-                (runner::new_run_id(&playbook.name), origin, Default::default(), 0)
+                (runner::new_run_id(&playbook.name), origin, Default::default(), 0, false)
             }
         };
-        let mut run_ctx = Ctx::new(config, transition, run_id.clone(), origin_ms).await;
+        let mut run_ctx = RunContext::new(config, transition, run_id.clone(), origin_ms).await;
         run_ctx.force = args.force;
         run_ctx.assume_yes = args.yes;
         run_ctx.confirm_force_reconfig = args.confirm_force_reconfig;
         run_ctx.facts = facts;
+        run_ctx.retrying = retrying;
         if let Some(t) = &args.failed_at {
-            run_ctx.facts.insert("failed_at_ms".into(), json!(parse_failed_at(t)?));
+            run_ctx.facts.failed_at_ms = Some(parse_failed_at(t)?);
         }
         let (from, to) = (run_ctx.region(transition.from).to_owned(), run_ctx.region(transition.to).to_owned());
 
@@ -132,7 +133,7 @@ pub fn run(ctx: &Context, args: &PlaybookArgs, direction: Direction) -> Result<u
         }
         if args.resume.is_none() {
             let question = format!("{} {from} → {to}: {} steps; go ahead?", playbook.name, playbook.steps.len());
-            match playbook::steps::extras_confirm(&question, args.yes) {
+            match playbook::steps::confirm(&question, args.yes) {
                 Ok(true) => {}
                 Ok(false) => return Ok(exit::FAILURE),
                 Err(e) => return Err(Error::Runtime { what: "confirmation".into(), reason: e.to_string() }),
@@ -166,7 +167,7 @@ pub fn run(ctx: &Context, args: &PlaybookArgs, direction: Direction) -> Result<u
 async fn print_dry_run(
     ctx: &Context,
     playbook: &Playbook,
-    run_ctx: &Ctx,
+    run_ctx: &RunContext,
     from: &str,
     to: &str,
 ) -> u8 {

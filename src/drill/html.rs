@@ -3,7 +3,7 @@
 //! an air-gapped laptop) and renders the same in every browser.
 
 use super::report::{Bucket, DrillKind, DrillReport, Phase};
-use crate::playbook::report::Report as RunReport;
+use crate::playbook::report::RunReport;
 use crate::status::verdict::human_ms;
 
 const W: f64 = 900.0;

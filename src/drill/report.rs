@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::load::Sample;
-use crate::playbook::report::Report as RunReport;
+use crate::playbook::report::RunReport;
 use crate::status::verdict::human_ms;
 
 /// Which kind of drill ran.

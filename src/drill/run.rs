@@ -15,9 +15,9 @@ use serde_json::json;
 use super::load::{self, Load, LoadSpec};
 use super::report::{self, DrillKind, DrillReport, Phase};
 use crate::config::{Config, Side};
-use crate::playbook::context::{Ctx, Transition};
+use crate::playbook::context::{RunContext, Transition};
 use crate::playbook::engine::Outcome;
-use crate::playbook::report::Report as RunReport;
+use crate::playbook::report::RunReport;
 use crate::playbook::{self, runner};
 use crate::probes::now_ms;
 use crate::status::{self, Probes};
@@ -78,7 +78,7 @@ pub async fn run(customer: &Config, opts: &DrillOptions) -> Result<DrillReport, 
         return Err(DrillError::NotReady(s.verdict.reasons.join("; ")));
     }
 
-    let base = Ctx::new(
+    let base = RunContext::new(
         config.clone(),
         Transition {
             from: Side::Active,
@@ -262,7 +262,7 @@ async fn run_playbook(
     };
     let book = playbook::compile(name, text).expect("the built-in playbooks compile");
     let start = now_ms();
-    let mut ctx = Ctx::new(
+    let mut ctx = RunContext::new(
         config.clone(),
         Transition { from, to },
         runner::new_run_id(name),
@@ -283,7 +283,7 @@ async fn run_playbook(
 }
 
 /// Keys for the load, valid for every API for an hour, made through the first active gateway that answers.
-async fn create_keys(ctx: &Ctx, n: u32) -> Result<Vec<(String, String)>, String> {
+async fn create_keys(ctx: &RunContext, n: u32) -> Result<Vec<(String, String)>, String> {
     let expires = now_ms() / 1000 + 3600;
     let session = json!({"org_id": "tyk-dr-drill", "rate": 100000, "per": 1, "quota_max": -1, "expires": expires,
                          "access_rights": {}, "meta_data": {"tyk-dr": "drill load"}});
@@ -311,7 +311,7 @@ async fn create_keys(ctx: &Ctx, n: u32) -> Result<Vec<(String, String)>, String>
     Err("could not create the drill's keys through any active gateway (is TYK_DR_GATEWAY_SECRET set?)".into())
 }
 
-async fn delete_keys(ctx: &Ctx, keys: &[(String, String)]) {
+async fn delete_keys(ctx: &RunContext, keys: &[(String, String)]) {
     let gateways = ctx.config.gateway.endpoints.of(Side::Active);
     for (_, key) in keys {
         for url in gateways {
