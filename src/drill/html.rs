@@ -48,11 +48,17 @@ pub fn render(r: &DrillReport) -> String {
             ));
         }
     }
-    let stopped = r
+    let stopped: String = r
         .stopped_early
         .as_deref()
         .map(|w| format!("<p class=\"warn\">Stopped early: {}</p>", esc(w)))
-        .unwrap_or_default();
+        .into_iter()
+        .chain(
+            r.not_restored
+                .iter()
+                .map(|w| format!("<p class=\"warn\"><b>Not restored</b>: {}</p>", esc(w))),
+        )
+        .collect();
     format!(
         r#"<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>tyk-dr drill {id}</title>
