@@ -15,6 +15,7 @@ pub mod playbook;
 pub mod probes;
 pub mod prompt;
 pub mod secrets;
+pub mod state_dir;
 pub mod status;
 pub mod sync;
 

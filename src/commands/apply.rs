@@ -1,7 +1,6 @@
 //! `tyk-dr apply`: show the plan, ask, then converge both regions to `tyk-dr.toml`.
 //! `--plan FILE` applies a saved plan exactly, refusing if the world changed since.
 
-use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -21,7 +20,7 @@ use crate::plan::{self, desired, render};
 pub fn run(ctx: &Context, args: &ApplyArgs) -> Result<u8, Error> {
     let loaded = ctx.load_config()?;
     let cfg = &loaded.config;
-    let state_dir = plan::state_dir(args.state_dir.as_deref(), &ctx.config_path);
+    let state_dir = crate::state_dir::or_base(args.state_dir.as_deref(), &ctx.config_path);
     crate::runtime()?.block_on(async {
         let clients = Clients::new(cfg).await;
         let (fresh, world) = plan::compute(cfg, &clients, &desired::build(cfg)).await?;
@@ -102,9 +101,13 @@ pub(crate) async fn execute(
     if !plan.has_changes() {
         return Ok(exit::OK);
     }
-    if !yes {
-        confirm(command)?;
-    }
+    crate::prompt::confirm_command(
+        command,
+        "changes infrastructure",
+        &format!("Do you want to {command} these changes?"),
+        yes,
+        crate::prompt::Accept::Word,
+    )?;
     let total = step_count(&plan);
     let mut journal = Journal::start(state_dir, command, &plan.fingerprint, total)?;
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -134,29 +137,4 @@ pub(crate) async fn execute(
         journal.path().display()
     );
     Ok(exit::OK)
-}
-
-fn confirm(command: &str) -> Result<(), Error> {
-    if !std::io::stdin().is_terminal() {
-        return Err(Error::NotConfirmed(format!(
-            "`{command}` changes infrastructure and stdin is not a terminal, so it cannot ask"
-        )));
-    }
-    eprint!("Do you want to {command} these changes? Only `yes` is accepted: ");
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| Error::Runtime {
-            what: "reading the answer".into(),
-            reason: e.to_string(),
-        })?;
-    if line.trim() == "yes" {
-        Ok(())
-    } else {
-        Err(Error::NotConfirmed(format!(
-            "`{command}` cancelled: nothing was changed"
-        )))
-    }
 }

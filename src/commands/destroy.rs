@@ -10,7 +10,7 @@ use crate::plan::{self, clients::Clients};
 pub fn run(ctx: &Context, args: &DestroyArgs) -> Result<u8, Error> {
     let loaded = ctx.load_config()?;
     let cfg = &loaded.config;
-    let state_dir = plan::state_dir(args.state_dir.as_deref(), &ctx.config_path);
+    let state_dir = crate::state_dir::or_base(args.state_dir.as_deref(), &ctx.config_path);
     crate::runtime()?.block_on(async {
         let clients = Clients::new(cfg).await;
         let (plan, world) = plan::compute(cfg, &clients, &[]).await?;

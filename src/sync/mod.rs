@@ -102,9 +102,7 @@ impl Plan {
     /// Resolves the plan; the gateway secret comes from `TYK_DR_GATEWAY_SECRET`.
     pub fn new(config: &Config) -> Self {
         let settings = config.sync.clone();
-        let secret = std::env::var("TYK_DR_GATEWAY_SECRET")
-            .ok()
-            .filter(|s| !s.is_empty());
+        let secret = crate::secrets::gateway_secret();
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(30))
@@ -173,9 +171,7 @@ impl Plan {
             definitions_skip,
             policies: settings.policies_path.clone(),
             redis,
-            redis_password: std::env::var("TYK_DR_REDIS_PASSWORD")
-                .ok()
-                .filter(|_| config.redis.auth),
+            redis_password: crate::secrets::redis_password(config.redis.auth),
             keys_skip,
             reload,
             settings,
