@@ -115,9 +115,16 @@ fn report(ctx: &Context, e: &Error) {
                 "hint": e.hint(),
                 "exit_code": e.code(),
             });
-            if let Error::ConfigInvalid(invalid) = e {
-                doc["diagnostics"] =
-                    commands::diagnostics_json(&invalid.file.name, &invalid.diagnostics);
+            match e {
+                Error::ConfigInvalid(invalid) => {
+                    doc["diagnostics"] =
+                        commands::diagnostics_json(&invalid.file.name, &invalid.diagnostics);
+                }
+                Error::RunStopped {
+                    report: Some(report),
+                    ..
+                } => doc["report"] = (**report).clone(),
+                _ => {}
             }
             println!("{}", serde_json::to_string_pretty(&doc).expect("JSON"));
         }
