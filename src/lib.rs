@@ -25,7 +25,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use cli::{Cli, Command, OutputFormat};
-use commands::Context;
+use commands::CommandContext;
 use error::{exit, Error};
 
 /// Runs tyk-dr with the given arguments (the first is the program name) and returns the exit status.
@@ -46,7 +46,7 @@ where
         }
     };
     init_logging(&cli);
-    let ctx = Context {
+    let ctx = CommandContext {
         config_path: cli.config.clone(),
         output: cli.output,
     };
@@ -107,7 +107,7 @@ fn init_logging(cli: &Cli) {
 }
 
 /// Prints an error once: as text with a hint on stderr, or as a JSON document on stdout.
-fn report(ctx: &Context, e: &Error) {
+fn report(ctx: &CommandContext, e: &Error) {
     match ctx.output {
         OutputFormat::Json => {
             let mut doc = serde_json::json!({

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::Context;
+use super::CommandContext;
 use crate::cli::{DrillAction, DrillArgs, OutputFormat, ScheduleArgs};
 use crate::drill::run::{DrillError, DrillOptions};
 use crate::drill::{history, schedule};
@@ -17,7 +17,7 @@ fn io(what: &str, path: &Path, e: std::io::Error) -> Error {
 }
 
 /// Dispatches `drill`, `drill history` and `drill schedule`.
-pub fn run(ctx: &Context, args: &DrillArgs) -> Result<u8, Error> {
+pub fn run(ctx: &CommandContext, args: &DrillArgs) -> Result<u8, Error> {
     match &args.action {
         Some(DrillAction::History) => Ok(show_history(ctx)),
         Some(DrillAction::Schedule(s)) => schedule_drills(ctx, s),
@@ -25,7 +25,7 @@ pub fn run(ctx: &Context, args: &DrillArgs) -> Result<u8, Error> {
     }
 }
 
-fn drill(ctx: &Context, args: &DrillArgs) -> Result<u8, Error> {
+fn drill(ctx: &CommandContext, args: &DrillArgs) -> Result<u8, Error> {
     let config = ctx.load_config()?.config;
     let shadow = args.shadow || (config.drills.shadow && !args.full);
     if shadow && config.drills.shadow_stack.is_none() {
@@ -96,7 +96,7 @@ fn drill(ctx: &Context, args: &DrillArgs) -> Result<u8, Error> {
     })
 }
 
-fn show_history(ctx: &Context) -> u8 {
+fn show_history(ctx: &CommandContext) -> u8 {
     let entries = history::read(&crate::state_dir::drills(&ctx.config_path).join("history.jsonl"));
     match ctx.output {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&entries).expect("JSON")),
@@ -105,7 +105,7 @@ fn show_history(ctx: &Context) -> u8 {
     exit::OK
 }
 
-fn schedule_drills(ctx: &Context, args: &ScheduleArgs) -> Result<u8, Error> {
+fn schedule_drills(ctx: &CommandContext, args: &ScheduleArgs) -> Result<u8, Error> {
     let config = ctx.load_config()?.config;
     let expr = config.drills.schedule.trim();
     if expr.is_empty() {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::Context;
+use super::CommandContext;
 use crate::cli::{OutputFormat, PlaybookArgs};
 use crate::config::Side;
 use crate::error::{exit, Error};
@@ -84,7 +84,7 @@ fn parse_failed_at(s: &str) -> Result<i64, Error> {
 }
 
 /// Runs `failover` or `failback`.
-pub fn run(ctx: &Context, args: &PlaybookArgs, direction: Direction) -> Result<u8, Error> {
+pub fn run(ctx: &CommandContext, args: &PlaybookArgs, direction: Direction) -> Result<u8, Error> {
     let config = ctx.load_config()?.config;
     let playbook: Playbook = match &args.playbook {
         Some(path) => playbook::load(path).map_err(playbook_error)?,
@@ -186,7 +186,7 @@ pub fn run(ctx: &Context, args: &PlaybookArgs, direction: Direction) -> Result<u
 }
 
 async fn print_dry_run(
-    ctx: &Context,
+    ctx: &CommandContext,
     playbook: &Playbook,
     run_ctx: &RunContext,
     from: &str,
