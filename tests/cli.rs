@@ -293,7 +293,14 @@ const FAILED_AT_REASON: &str = "timestamp format is invalid; give milliseconds s
 fn a_bad_failed_at_is_a_usage_error_in_both_output_formats() {
     let dir = tempfile::tempdir().unwrap();
     let config = write(dir.path(), "tyk-dr.toml", UNREACHABLE);
-    let o = tyk_dr(&["-c", &config, "failover", "--yes", "--failed-at", "yesterday"]);
+    let o = tyk_dr(&[
+        "-c",
+        &config,
+        "failover",
+        "--yes",
+        "--failed-at",
+        "yesterday",
+    ]);
     assert_eq!(o.status.code(), Some(64));
     assert_eq!(stdout(&o), "");
     assert_eq!(
