@@ -88,14 +88,14 @@ pub async fn execute(
                 eprintln!("      done in {duration_ms} ms: {summary}");
                 journal.write(
                     &run_id,
-                    Event::StepDone(StepDone {
+                    Event::StepDone(Box::new(StepDone {
                         index,
                         step: step.name.clone(),
                         observed: obs.observed,
                         actions: obs.actions,
                         facts,
                         duration_ms,
-                    }),
+                    })),
                 )?;
                 if crash_after == Some(index + 1) {
                     // Test hook: die like a killed process, right after a step was journaled.

@@ -43,8 +43,8 @@ pub enum Event {
         /// Step name.
         step: String,
     },
-    /// A step finished.
-    StepDone(StepDone),
+    /// A step finished (boxed: it is by far the largest event).
+    StepDone(Box<StepDone>),
     /// A step failed.
     StepFailed(StepFailed),
     /// Every step ran (or failed with `continue`).
@@ -257,7 +257,7 @@ mod tests {
         journal
             .write(
                 "r",
-                Event::StepDone(StepDone {
+                Event::StepDone(Box::new(StepDone {
                     index: 1,
                     step: "fence".into(),
                     observed: Value::Null,
@@ -267,7 +267,7 @@ mod tests {
                         ..Default::default()
                     },
                     duration_ms: 7,
-                }),
+                })),
             )
             .unwrap();
         journal.write("r", Event::RunEnd { run: true }).unwrap();

@@ -25,9 +25,9 @@ pub enum PromoteSeen {
     /// Self-managed: both primaries, as probed.
     SelfManaged {
         /// The source's primary.
-        source: RedisProbe,
+        source: Box<RedisProbe>,
         /// The target's primary.
-        target: RedisProbe,
+        target: Box<RedisProbe>,
     },
     /// ElastiCache: the Global Datastore and the decision (see [`super::elasticache`]).
     ElastiCache(Value),
@@ -215,7 +215,10 @@ async fn observe_promote(ctx: &RunContext) -> Result<Observation<PromoteSeen>, S
         actions.push(format!("demote {s} to a replica of {t}"));
     }
     Ok(Observation::new(
-        PromoteSeen::SelfManaged { source, target },
+        PromoteSeen::SelfManaged {
+            source: Box::new(source),
+            target: Box::new(target),
+        },
         actions,
     ))
 }
