@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use crate::config::{Invalid, LoadError};
+use crate::playbook::steps::StepError;
 
 /// Exit statuses, documented in the README and `tyk-dr --help`.
 pub mod exit {
@@ -70,9 +71,35 @@ pub enum Error {
         /// What changed.
         reason: String,
     },
-    /// A command that changes infrastructure was not confirmed.
+    /// A command that changes infrastructure or moves traffic was not confirmed.
     #[error("{0}")]
     NotConfirmed(String),
+    /// An option's value is wrong in a way the command-line parser cannot see.
+    #[error("{option} `{value}`: {reason}")]
+    BadOption {
+        /// The option (`--failed-at`).
+        option: String,
+        /// The value given.
+        value: String,
+        /// What is wrong and what is expected.
+        reason: String,
+    },
+    /// `drill`: the passive region could not take over now, so no drill ran.
+    #[error("the passive region is not ready, no drill ran: {0}")]
+    DrillNotReady(String),
+    /// `failover` / `failback`: the run stopped at a step (its report is printed before, or, with
+    /// `--output json`, travels in the error's document).
+    #[error("{error}")]
+    RunStopped {
+        /// Why the step failed.
+        error: StepError,
+        /// The playbook's name (the command that resumes it).
+        playbook: String,
+        /// The run, for `--resume`.
+        run_id: String,
+        /// The run's report, for `--output json`.
+        report: Option<Box<serde_json::Value>>,
+    },
     /// `apply` / `destroy` stopped on Ctrl-C between two steps.
     #[error("interrupted after {done} of {total} steps")]
     Interrupted {
@@ -101,7 +128,13 @@ impl Error {
             Error::Aws { .. } | Error::StalePlan { .. } | Error::Interrupted { .. } => {
                 exit::FAILURE
             }
-            Error::NotConfirmed(_) => exit::USAGE,
+            Error::NotConfirmed(_) | Error::BadOption { .. } => exit::USAGE,
+            Error::DrillNotReady(_) => exit::NOT_READY,
+            Error::RunStopped { error, .. } => match error {
+                StepError::Refused(_) => exit::NOT_READY,
+                StepError::LostEpoch(_) => exit::CONFLICT,
+                StepError::Failed(_) => exit::FAILURE,
+            },
         }
     }
 
@@ -120,6 +153,19 @@ impl Error {
                 "run `tyk-dr plan --out FILE` again, review it, then `tyk-dr apply --plan FILE`".into(),
             ),
             Error::NotConfirmed(_) => Some("pass `--yes` to run without asking".into()),
+            Error::BadOption { .. } => None,
+            Error::DrillNotReady(_) => {
+                Some("`tyk-dr status` shows the details; --force drills anyway".into())
+            }
+            Error::RunStopped {
+                error: StepError::Failed(_),
+                playbook,
+                run_id,
+                ..
+            } => Some(format!(
+                "fix the cause, then `tyk-dr {playbook} --resume {run_id}` continues from this step"
+            )),
+            Error::RunStopped { .. } => None,
             Error::Interrupted { .. } => Some(
                 "run the same command again: it reads the world again and resumes where it stopped"
                     .into(),

@@ -13,6 +13,9 @@ pub mod error;
 pub mod plan;
 pub mod playbook;
 pub mod probes;
+pub mod prompt;
+pub mod secrets;
+pub mod state_dir;
 pub mod status;
 pub mod sync;
 
@@ -22,7 +25,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use cli::{Cli, Command, OutputFormat};
-use commands::Context;
+use commands::CommandContext;
 use error::{exit, Error};
 
 /// Runs tyk-dr with the given arguments (the first is the program name) and returns the exit status.
@@ -43,7 +46,7 @@ where
         }
     };
     init_logging(&cli);
-    let ctx = Context {
+    let ctx = CommandContext {
         config_path: cli.config.clone(),
         output: cli.output,
     };
@@ -104,7 +107,7 @@ fn init_logging(cli: &Cli) {
 }
 
 /// Prints an error once: as text with a hint on stderr, or as a JSON document on stdout.
-fn report(ctx: &Context, e: &Error) {
+fn report(ctx: &CommandContext, e: &Error) {
     match ctx.output {
         OutputFormat::Json => {
             let mut doc = serde_json::json!({
@@ -112,9 +115,16 @@ fn report(ctx: &Context, e: &Error) {
                 "hint": e.hint(),
                 "exit_code": e.code(),
             });
-            if let Error::ConfigInvalid(invalid) = e {
-                doc["diagnostics"] =
-                    commands::diagnostics_json(&invalid.file.name, &invalid.diagnostics);
+            match e {
+                Error::ConfigInvalid(invalid) => {
+                    doc["diagnostics"] =
+                        commands::diagnostics_json(&invalid.file.name, &invalid.diagnostics);
+                }
+                Error::RunStopped {
+                    report: Some(report),
+                    ..
+                } => doc["report"] = (**report).clone(),
+                _ => {}
             }
             println!("{}", serde_json::to_string_pretty(&doc).expect("JSON"));
         }

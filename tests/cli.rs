@@ -259,3 +259,140 @@ fn cfn_refuses_an_invalid_config_and_writes_nothing() {
     assert_eq!(o.status.code(), Some(65));
     assert!(!out.exists());
 }
+
+/// A topology whose passive region cannot take over: every address refuses connections and
+/// the nameserver does not answer. Valid, with no warnings.
+const UNREACHABLE: &str = r#"project = "acme"
+
+[redis]
+backend = "self-managed"
+auth = false
+
+[redis.self_managed]
+active = ["127.0.0.1:9"]
+passive = ["127.0.0.1:9"]
+active_name = "redis-a.acme.internal"
+passive_name = "redis-b.acme.internal"
+
+[mongo]
+enabled = false
+
+[gateway.endpoints]
+active = ["http://127.0.0.1:9"]
+passive = ["http://127.0.0.1:9"]
+
+[dns]
+public_zone = "acme.example"
+global_name = "api.acme.example"
+nameserver = "127.0.0.1:9"
+"#;
+
+const FAILED_AT_REASON: &str = "timestamp format is invalid; give milliseconds since the epoch or an RFC 3339 time such as 2026-11-21T03:04:05Z";
+
+#[test]
+fn a_bad_failed_at_is_a_usage_error_in_both_output_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "tyk-dr.toml", UNREACHABLE);
+    let o = tyk_dr(&[
+        "-c",
+        &config,
+        "failover",
+        "--yes",
+        "--failed-at",
+        "yesterday",
+    ]);
+    assert_eq!(o.status.code(), Some(64));
+    assert_eq!(stdout(&o), "");
+    assert_eq!(
+        stderr(&o),
+        format!("error: --failed-at `yesterday`: {FAILED_AT_REASON}\n")
+    );
+
+    let o = tyk_dr(&[
+        "-c",
+        &config,
+        "-o",
+        "json",
+        "failback",
+        "--failed-at",
+        "2026-13-01",
+    ]);
+    assert_eq!(o.status.code(), Some(64));
+    assert_eq!(
+        stdout(&o),
+        format!(
+            "{{\n  \"error\": \"--failed-at `2026-13-01`: {FAILED_AT_REASON}\",\n  \"hint\": null,\n  \"exit_code\": 64\n}}\n"
+        )
+    );
+    assert_eq!(stderr(&o), "");
+}
+
+#[test]
+fn failover_and_drill_without_yes_and_without_a_terminal_exit_64_like_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "tyk-dr.toml", UNREACHABLE);
+    for command in ["failover", "failback", "drill"] {
+        let o = tyk_dr(&["-c", &config, command]);
+        assert_eq!(o.status.code(), Some(64), "{command}");
+        assert_eq!(stdout(&o), "", "{command}");
+        assert_eq!(
+            stderr(&o),
+            format!(
+                "error: `{command}` moves traffic and stdin is not a terminal, so it cannot ask\n  hint: pass `--yes` to run without asking\n"
+            )
+        );
+    }
+}
+
+#[test]
+fn declining_a_failover_exits_64_like_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "tyk-dr.toml", UNREACHABLE);
+    // `script` gives tyk-dr a terminal; the answer comes once the question is asked.
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "(sleep 2; printf 'n\\n') | script -qec '{} -c {config} failover' /dev/null",
+            env!("CARGO_BIN_EXE_tyk-dr")
+        ))
+        .env_remove("TYK_DR_CONFIG")
+        .output()
+        .expect("script (util-linux)");
+    assert_eq!(o.status.code(), Some(64));
+    // Everything arrives through the terminal: the question, the echoed answer, the error.
+    assert_eq!(
+        stdout(&o),
+        "failover us-east-1 → us-west-2: 9 steps; go ahead? [y/N] n\r\n\
+         error: `failover` cancelled: nothing was changed\r\n  \
+         hint: pass `--yes` to run without asking\r\n"
+    );
+}
+
+#[test]
+fn a_drill_finding_the_passive_region_not_ready_prints_json_with_output_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "tyk-dr.toml", UNREACHABLE);
+    let o = tyk_dr(&["-c", &config, "-o", "json", "drill", "--yes"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(
+        stdout(&o),
+        r#"{
+  "error": "the passive region is not ready, no drill ran: no passive gateway is ready (http://127.0.0.1:9: Connection refused (os error 111)); passive Redis primary 127.0.0.1:9 is unreachable: Connection refused (os error 111); the Redis CNAME redis.tyk-dr.internal does not resolve: proto error: request timed out; the global name api.acme.example does not resolve: proto error: request timed out",
+  "hint": "`tyk-dr status` shows the details; --force drills anyway",
+  "exit_code": 3
+}
+"#
+    );
+    assert_eq!(stderr(&o), "==> preflight: is the passive region ready?\n");
+
+    // The same as text: the error line and the hint on stderr, nothing on stdout.
+    let o = tyk_dr(&["-c", &config, "drill", "--yes"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(stdout(&o), "");
+    assert_eq!(
+        stderr(&o),
+        "==> preflight: is the passive region ready?\n\
+         error: the passive region is not ready, no drill ran: no passive gateway is ready (http://127.0.0.1:9: Connection refused (os error 111)); passive Redis primary 127.0.0.1:9 is unreachable: Connection refused (os error 111); the Redis CNAME redis.tyk-dr.internal does not resolve: proto error: request timed out; the global name api.acme.example does not resolve: proto error: request timed out\n  \
+         hint: `tyk-dr status` shows the details; --force drills anyway\n"
+    );
+}

@@ -2,7 +2,8 @@
 //! load through the global name with real keys: planned failover, the active
 //! region killed (SIGKILL) and hung (SIGSTOP), failback after a loss, the
 //! engine killed after every step and resumed, and two failovers racing for
-//! the epoch. One test function: the environment uses fixed loopback addresses.
+//! the epoch. One function per scenario, run in order by one test: the
+//! environment uses fixed loopback addresses.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -310,11 +311,35 @@ fn failed_during(load: &Load, from_ms: i64) -> usize {
     load.since(from_ms).iter().filter(|s| !s.ok).count()
 }
 
+/// What every scenario works with: the environment, a state directory and the running load.
+struct Stage {
+    load: Load,
+    state: tempfile::TempDir,
+    secret: String,
+    /// Last, so the environment stops after everything else is dropped.
+    env: LocalEnv,
+}
+
+impl Stage {
+    fn tyk_dr(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+        tyk_dr(&self.env, args, self.state.path(), extra_env)
+    }
+
+    fn transition(&self, command: &str, failed_at: Option<i64>, what: &str) -> Value {
+        transition(&self.env, self.state.path(), command, failed_at, what)
+    }
+
+    async fn keys_survived(&self, cutoff_ms: i64, gateway: &str, what: &str) {
+        assert_keys_survived(&self.load, cutoff_ms, gateway, &self.secret, what).await;
+    }
+}
+
+/// The scenarios run in order on one environment (it uses fixed loopback addresses), each
+/// starting where the one before left traffic: region A, unless it says otherwise.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_and_failback_under_load() {
     let env = LocalEnv::up(RUN_DIR);
     let secret = env.secret();
-    let state = tempfile::tempdir().unwrap();
     let monitor = Command::new(env!("CARGO_BIN_EXE_tyk-dr"))
         .args(["-c", CONFIG, "monitor", "--interval", "200ms"])
         .stdout(Stdio::null())
@@ -328,35 +353,62 @@ async fn failover_and_failback_under_load() {
         .map(str::to_owned)
         .collect();
     let load = Load::start(seeded, secret.clone());
+    let stage = Stage {
+        env,
+        state: tempfile::tempdir().unwrap(),
+        secret,
+        load,
+    };
     assert!(
-        load.settles_on(A, 20).await,
+        stage.load.settles_on(A, 20).await,
         "load reaches region A before anything happens"
     );
 
-    // Dry run: prints every step, changes nothing.
-    let dry = tyk_dr(&env, &["failover", "--dry-run"], state.path(), &[]);
+    dry_run_changes_nothing(&stage);
+    planned_failover_and_failback(&stage).await;
+    failover_after_sigkill_then_failback_after_the_loss(&stage).await;
+    failover_while_the_active_region_hangs(&stage).await;
+    every_step_crashed_after_then_resumed(&stage).await;
+    two_failovers_at_once_one_wins(&stage).await;
+
+    let load = &stage.load;
+    load.stop.store(true, Ordering::Relaxed);
+    let all = load.samples.lock().unwrap().clone();
+    let by_region: HashMap<Option<String>, usize> = all.iter().fold(HashMap::new(), |mut m, s| {
+        *m.entry(s.region.clone()).or_default() += 1;
+        m
+    });
+    eprintln!(
+        "FIGURES load: {} requests, {} failed, by region {by_region:?}",
+        all.len(),
+        all.iter().filter(|s| !s.ok).count()
+    );
+}
+
+/// Dry run: prints every step, changes nothing.
+fn dry_run_changes_nothing(stage: &Stage) {
+    let dry = stage.tyk_dr(&["failover", "--dry-run"], &[]);
     assert_eq!(dry.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&dry.stdout)
         .contains("would promote 127.0.2.10:6379 (REPLICAOF NO ONE)"));
     assert_eq!(redis_role("127.0.2.10"), "slave", "dry run changed nothing");
+}
 
-    // (1) Planned failover with the active region healthy.
+/// Planned failover with the active region healthy; a second failover finds nothing to take;
+/// `status` judges the original active region as the standby; planned failback.
+async fn planned_failover_and_failback(stage: &Stage) {
+    let load = &stage.load;
     load.has_old_keys(5).await;
     let t0 = now_ms();
-    let r = transition(&env, state.path(), "failover", None, "planned failover");
+    let r = stage.transition("failover", None, "planned failover");
     assert_eq!(
         r["caught_up"], true,
         "planned: the target caught up before promotion"
     );
     assert!(load.settles_on(B, 20).await, "traffic ends up in region B");
-    assert_keys_survived(
-        &load,
-        t0,
-        "http://127.0.2.21:8080",
-        &secret,
-        "planned failover",
-    )
-    .await;
+    stage
+        .keys_survived(t0, "http://127.0.2.21:8080", "planned failover")
+        .await;
     assert!(
         is_fenced("http://127.0.1.21:8080").await,
         "the old region is fenced"
@@ -370,12 +422,12 @@ async fn failover_and_failback_under_load() {
     );
     eprintln!(
         "FIGURES planned failover: {} failed requests of {}",
-        failed_during(&load, t0),
+        failed_during(load, t0),
         load.since(t0).len()
     );
 
     // A second failover finds nothing to take: the epoch already names B.
-    let again = tyk_dr(&env, &["failover", "--yes"], state.path(), &[]);
+    let again = stage.tyk_dr(&["failover", "--yes"], &[]);
     assert_eq!(
         again.status.code(),
         Some(4),
@@ -385,7 +437,9 @@ async fn failover_and_failback_under_load() {
     // Status after the failover: B serves (from the epoch), and A is judged as the standby.
     let deadline = Instant::now() + Duration::from_secs(10);
     let (code, doc) = loop {
-        let st = env.tyk_dr(Path::new(CONFIG), &["-o", "json", "status"], &[]);
+        let st = stage
+            .env
+            .tyk_dr(Path::new(CONFIG), &["-o", "json", "status"], &[]);
         let doc: Value = serde_json::from_slice(&st.stdout).unwrap();
         if st.status.code() == Some(0) || Instant::now() > deadline {
             break (st.status.code(), doc);
@@ -400,98 +454,80 @@ async fn failover_and_failback_under_load() {
         "the original active region is a ready standby: {doc:#}"
     );
 
-    // Failback (planned).
-    transition(&env, state.path(), "failback", None, "planned failback");
+    stage.transition("failback", None, "planned failback");
     assert!(load.settles_on(A, 20).await, "traffic back in region A");
+}
 
-    // (2) The active region killed (SIGKILL every process), then failover from the failure time.
+/// The active region killed (SIGKILL every process), then failover from the failure time; then
+/// region A comes back fenced, resyncs from B, and takes over again.
+async fn failover_after_sigkill_then_failback_after_the_loss(stage: &Stage) {
+    let load = &stage.load;
     load.has_old_keys(10).await;
     let killed_at = now_ms();
-    assert!(env.run(&["kill", "a", "KILL"]).status.success());
-    transition(
-        &env,
-        state.path(),
-        "failover",
-        Some(killed_at),
-        "failover after SIGKILL",
-    );
+    assert!(stage.env.run(&["kill", "a", "KILL"]).status.success());
+    stage.transition("failover", Some(killed_at), "failover after SIGKILL");
     assert!(
         load.settles_on(B, 20).await,
         "traffic ends up in region B after the loss of A"
     );
-    assert_keys_survived(
-        &load,
-        killed_at,
-        "http://127.0.2.21:8080",
-        &secret,
-        "failover after SIGKILL",
-    )
-    .await;
+    stage
+        .keys_survived(
+            killed_at,
+            "http://127.0.2.21:8080",
+            "failover after SIGKILL",
+        )
+        .await;
     eprintln!(
         "FIGURES failover after SIGKILL: {} failed requests of {}",
-        failed_during(&load, killed_at),
+        failed_during(load, killed_at),
         load.since(killed_at).len()
     );
 
-    // (4) Failback after the loss: region A comes back fenced, resyncs from B, takes over again.
-    assert!(env.run(&["restart", "a"]).status.success());
+    assert!(stage.env.run(&["restart", "a"]).status.success());
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before_failback = now_ms();
-    transition(&env, state.path(), "failback", None, "failback after loss");
+    stage.transition("failback", None, "failback after loss");
     assert!(load.settles_on(A, 20).await, "traffic back in region A");
-    assert_keys_survived(
-        &load,
-        before_failback,
-        "http://127.0.1.21:8080",
-        &secret,
-        "failback after the loss",
-    )
-    .await;
+    stage
+        .keys_survived(
+            before_failback,
+            "http://127.0.1.21:8080",
+            "failback after the loss",
+        )
+        .await;
     assert!(
         is_fenced("http://127.0.2.21:8080").await,
         "region B is fenced after failback"
     );
+}
 
-    // (3) The active region hung (SIGSTOP), then failover: unreachable components cost one timeout.
+/// The active region hung (SIGSTOP), then failover: unreachable components cost one timeout.
+async fn failover_while_the_active_region_hangs(stage: &Stage) {
+    let load = &stage.load;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let hung_at = now_ms();
-    assert!(env.run(&["kill", "a", "STOP"]).status.success());
-    transition(
-        &env,
-        state.path(),
-        "failover",
-        Some(hung_at),
-        "failover after SIGSTOP",
-    );
+    assert!(stage.env.run(&["kill", "a", "STOP"]).status.success());
+    stage.transition("failover", Some(hung_at), "failover after SIGSTOP");
     assert!(
         load.settles_on(B, 20).await,
         "traffic ends up in region B while A hangs"
     );
-    assert_keys_survived(
-        &load,
-        hung_at,
-        "http://127.0.2.21:8080",
-        &secret,
-        "failover after SIGSTOP",
-    )
-    .await;
-    assert!(env.run(&["restart", "a"]).status.success());
-    let out = tyk_dr(
-        &env,
-        &["-o", "json", "failback", "--yes"],
-        state.path(),
-        &[],
-    );
+    stage
+        .keys_survived(hung_at, "http://127.0.2.21:8080", "failover after SIGSTOP")
+        .await;
+    assert!(stage.env.run(&["restart", "a"]).status.success());
+    let out = stage.tyk_dr(&["-o", "json", "failback", "--yes"], &[]);
     assert_eq!(out.status.code(), Some(0), "failback after the hang");
     assert!(load.settles_on(A, 20).await);
+}
 
-    // The engine killed after each step in turn, then resumed: the run completes and the world
-    // ends as after an uninterrupted run.
+/// The engine killed after each step in turn, then resumed: the run completes and the world
+/// ends as after an uninterrupted run.
+async fn every_step_crashed_after_then_resumed(stage: &Stage) {
+    let load = &stage.load;
     for step in 1..=8 {
-        let crashed = tyk_dr(
-            &env,
+        let crashed = stage.tyk_dr(
             &["failover", "--yes"],
-            state.path(),
             &[("TYK_DR_TEST_CRASH_AFTER_STEP", &step.to_string())],
         );
         assert_ne!(
@@ -499,11 +535,9 @@ async fn failover_and_failback_under_load() {
             Some(0),
             "the crash hook fired after step {step}"
         );
-        let run_id = newest_run(state.path(), "failover");
-        let resumed = tyk_dr(
-            &env,
+        let run_id = newest_run(stage.state.path(), "failover");
+        let resumed = stage.tyk_dr(
             &["-o", "json", "failover", "--yes", "--resume", &run_id],
-            state.path(),
             &[],
         );
         assert_eq!(resumed.status.code(), Some(0), "resume after step {step}");
@@ -520,15 +554,17 @@ async fn failover_and_failback_under_load() {
             load.settles_on(B, 10).await,
             "traffic in B after resuming from step {step}"
         );
-        let back = tyk_dr(&env, &["failback", "--yes"], state.path(), &[]);
+        let back = stage.tyk_dr(&["failback", "--yes"], &[]);
         assert_eq!(back.status.code(), Some(0), "failback after step {step}");
         assert!(load.settles_on(A, 10).await);
     }
+}
 
-    // Two failovers at once: exactly one wins the epoch, the other stops and says why.
+/// Two failovers at once: exactly one wins the epoch, the other stops and says why.
+async fn two_failovers_at_once_one_wins(stage: &Stage) {
     let (o1, o2) = std::thread::scope(|scope| {
-        let h1 = scope.spawn(|| tyk_dr(&env, &["failover", "--yes"], state.path(), &[]));
-        let h2 = scope.spawn(|| tyk_dr(&env, &["failover", "--yes"], state.path(), &[]));
+        let h1 = scope.spawn(|| stage.tyk_dr(&["failover", "--yes"], &[]));
+        let h2 = scope.spawn(|| stage.tyk_dr(&["failover", "--yes"], &[]));
         (h1.join().unwrap(), h2.join().unwrap())
     });
     let mut codes = [o1.status.code(), o2.status.code()];
@@ -544,19 +580,7 @@ async fn failover_and_failback_under_load() {
         text.contains("epoch") && text.contains("changed nothing"),
         "{text}"
     );
-    assert!(load.settles_on(B, 20).await);
-
-    load.stop.store(true, Ordering::Relaxed);
-    let all = load.samples.lock().unwrap().clone();
-    let by_region: HashMap<Option<String>, usize> = all.iter().fold(HashMap::new(), |mut m, s| {
-        *m.entry(s.region.clone()).or_default() += 1;
-        m
-    });
-    eprintln!(
-        "FIGURES load: {} requests, {} failed, by region {by_region:?}",
-        all.len(),
-        all.iter().filter(|s| !s.ok).count()
-    );
+    assert!(stage.load.settles_on(B, 20).await);
 }
 
 fn newest_run(state: &Path, prefix: &str) -> String {

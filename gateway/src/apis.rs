@@ -19,7 +19,7 @@ pub struct ApiRoute {
     pub scheme: Scheme,
     /// Upstream host:port.
     pub authority: Authority,
-    /// Upstream base path (no trailing slash handling yet).
+    /// Upstream base path, as written in `target_url` (joined to request paths by [`join_path`]).
     pub base_path: String,
     /// Query of `target_url`, put before the request's own (Tyk's reverse proxy `targetQuery`).
     pub target_query: Option<Box<str>>,

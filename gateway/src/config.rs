@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use tyk_model::HashAlgo;
 
-/// Exit status for bad configuration (EX_CONFIG-style `EX_USAGE`, as the brief asks).
+/// Exit status for bad configuration: 64, `EX_USAGE` in sysexits.h.
 pub const EXIT_CONFIG: i32 = 64;
 
 /// Top-level configuration file.

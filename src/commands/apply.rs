@@ -1,27 +1,26 @@
 //! `tyk-dr apply`: show the plan, ask, then converge both regions to `tyk-dr.toml`.
 //! `--plan FILE` applies a saved plan exactly, refusing if the world changed since.
 
-use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::Context;
+use super::CommandContext;
 use crate::cli::{ApplyArgs, OutputFormat};
 use crate::config::Config;
 use crate::error::{exit, Error};
 use crate::plan::clients::Clients;
 use crate::plan::diff::{Plan, FORMAT};
 use crate::plan::execute::{progress_bar, step_count, Executor};
-use crate::plan::journal::Journal;
+use crate::plan::journal::ApplyJournal;
 use crate::plan::model::World;
 use crate::plan::{self, desired, render};
 
 /// Runs `apply`.
-pub fn run(ctx: &Context, args: &ApplyArgs) -> Result<u8, Error> {
+pub fn run(ctx: &CommandContext, args: &ApplyArgs) -> Result<u8, Error> {
     let loaded = ctx.load_config()?;
     let cfg = &loaded.config;
-    let state_dir = plan::state_dir(args.state_dir.as_deref(), &ctx.config_path);
+    let state_dir = crate::state_dir::or_base(args.state_dir.as_deref(), &ctx.config_path);
     crate::runtime()?.block_on(async {
         let clients = Clients::new(cfg).await;
         let (fresh, world) = plan::compute(cfg, &clients, &desired::build(cfg)).await?;
@@ -76,7 +75,7 @@ fn load_saved(path: &Path, cfg: &Config, fresh: &Plan) -> Result<Plan, Error> {
 
 /// Shared by `apply` and `destroy`: print, confirm, run with a journal and Ctrl-C handling.
 pub(crate) async fn execute(
-    ctx: &Context,
+    ctx: &CommandContext,
     cfg: &Config,
     clients: &Clients,
     (plan, world): (Plan, World),
@@ -84,7 +83,7 @@ pub(crate) async fn execute(
     yes: bool,
     command: &str,
 ) -> Result<u8, Error> {
-    if let Some(prev) = Journal::previous(state_dir, command).filter(|p| !p.finished) {
+    if let Some(prev) = ApplyJournal::previous(state_dir, command).filter(|p| !p.finished) {
         eprintln!(
             "resuming: the last `{command}` ({}) stopped after {} of {} steps; the world was read again and only what is left is planned",
             prev.path.display(),
@@ -102,11 +101,15 @@ pub(crate) async fn execute(
     if !plan.has_changes() {
         return Ok(exit::OK);
     }
-    if !yes {
-        confirm(command)?;
-    }
+    crate::prompt::confirm_command(
+        command,
+        "changes infrastructure",
+        &format!("Do you want to {command} these changes?"),
+        yes,
+        crate::prompt::Accept::Word,
+    )?;
     let total = step_count(&plan);
-    let mut journal = Journal::start(state_dir, command, &plan.fingerprint, total)?;
+    let mut journal = ApplyJournal::start(state_dir, command, &plan.fingerprint, total)?;
     let interrupted = Arc::new(AtomicBool::new(false));
     let flag = interrupted.clone();
     let watcher = tokio::spawn(async move {
@@ -134,29 +137,4 @@ pub(crate) async fn execute(
         journal.path().display()
     );
     Ok(exit::OK)
-}
-
-fn confirm(command: &str) -> Result<(), Error> {
-    if !std::io::stdin().is_terminal() {
-        return Err(Error::NotConfirmed(format!(
-            "`{command}` changes infrastructure and stdin is not a terminal, so it cannot ask"
-        )));
-    }
-    eprint!("Do you want to {command} these changes? Only `yes` is accepted: ");
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| Error::Runtime {
-            what: "reading the answer".into(),
-            reason: e.to_string(),
-        })?;
-    if line.trim() == "yes" {
-        Ok(())
-    } else {
-        Err(Error::NotConfirmed(format!(
-            "`{command}` cancelled: nothing was changed"
-        )))
-    }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::Context;
+use super::CommandContext;
 use crate::cfn;
 use crate::cli::{CfnArgs, OutputFormat};
 use crate::error::{exit, Error};
@@ -22,7 +22,7 @@ enum FileState {
 }
 
 /// Generates every template and writes (or, with `--check`, compares) them under `--out`.
-pub fn run(ctx: &Context, args: &CfnArgs) -> Result<u8, Error> {
+pub fn run(ctx: &CommandContext, args: &CfnArgs) -> Result<u8, Error> {
     let loaded = ctx.load_config()?;
     let templates = cfn::generate(&loaded.config);
     if !args.check {

@@ -1,19 +1,13 @@
 //! `tyk-dr drill`: run a drill (default), show the history, or schedule drills.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::Context;
+use super::CommandContext;
 use crate::cli::{DrillAction, DrillArgs, OutputFormat, ScheduleArgs};
 use crate::drill::run::{DrillError, DrillOptions};
 use crate::drill::{history, schedule};
 use crate::error::{exit, Error};
-
-fn tyk_dr_dir(ctx: &Context) -> PathBuf {
-    ctx.config_path
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join(".tyk-dr")
-}
+use crate::prompt::{self, Accept};
 
 fn io(what: &str, path: &Path, e: std::io::Error) -> Error {
     Error::Write {
@@ -23,7 +17,7 @@ fn io(what: &str, path: &Path, e: std::io::Error) -> Error {
 }
 
 /// Dispatches `drill`, `drill history` and `drill schedule`.
-pub fn run(ctx: &Context, args: &DrillArgs) -> Result<u8, Error> {
+pub fn run(ctx: &CommandContext, args: &DrillArgs) -> Result<u8, Error> {
     match &args.action {
         Some(DrillAction::History) => Ok(show_history(ctx)),
         Some(DrillAction::Schedule(s)) => schedule_drills(ctx, s),
@@ -31,7 +25,7 @@ pub fn run(ctx: &Context, args: &DrillArgs) -> Result<u8, Error> {
     }
 }
 
-fn drill(ctx: &Context, args: &DrillArgs) -> Result<u8, Error> {
+fn drill(ctx: &CommandContext, args: &DrillArgs) -> Result<u8, Error> {
     let config = ctx.load_config()?.config;
     let shadow = args.shadow || (config.drills.shadow && !args.full);
     if shadow && config.drills.shadow_stack.is_none() {
@@ -53,30 +47,22 @@ fn drill(ctx: &Context, args: &DrillArgs) -> Result<u8, Error> {
             config.dns.global_name, config.regions.passive.name
         ),
     };
-    match crate::playbook::steps::extras_confirm(&question, args.yes) {
-        Ok(true) => {}
-        Ok(false) => return Ok(exit::FAILURE),
-        Err(e) => {
-            return Err(Error::Runtime {
-                what: "confirmation".into(),
-                reason: e.to_string(),
-            })
-        }
-    }
-    let base = tyk_dr_dir(ctx);
+    prompt::confirm_command(
+        "drill",
+        "moves traffic",
+        &question,
+        args.yes,
+        Accept::YesOrY,
+    )?;
     let opts = DrillOptions {
-        state_dir: args.state_dir.clone().unwrap_or_else(|| base.join("runs")),
+        state_dir: crate::state_dir::runs(args.state_dir.as_deref(), &ctx.config_path),
         hold: args.hold,
         force: args.force,
         shadow,
     };
     let report = match crate::runtime()?.block_on(crate::drill::run::run(&config, &opts)) {
         Ok(r) => r,
-        Err(DrillError::NotReady(why)) => {
-            eprintln!("error: the passive region is not ready, no drill ran: {why}");
-            eprintln!("  hint: `tyk-dr status` shows the details; --force drills anyway");
-            return Ok(exit::NOT_READY);
-        }
+        Err(DrillError::NotReady(why)) => return Err(Error::DrillNotReady(why)),
         Err(e) => {
             return Err(Error::Runtime {
                 what: "the drill".into(),
@@ -84,13 +70,14 @@ fn drill(ctx: &Context, args: &DrillArgs) -> Result<u8, Error> {
             })
         }
     };
+    let drills = crate::state_dir::drills(&ctx.config_path);
     let dir = args
         .report_dir
         .clone()
-        .unwrap_or_else(|| base.join("drills").join(&report.id));
+        .unwrap_or_else(|| drills.join(&report.id));
     let paths = crate::drill::run::write_reports(&report, &dir)
         .map_err(|e| io("writing the drill reports", &dir, e))?;
-    let history_file = base.join("drills").join("history.jsonl");
+    let history_file = drills.join("history.jsonl");
     history::append(&history_file, &history::Entry::from(&report))
         .map_err(|e| io("appending to the history", &history_file, e))?;
     match ctx.output {
@@ -109,8 +96,8 @@ fn drill(ctx: &Context, args: &DrillArgs) -> Result<u8, Error> {
     })
 }
 
-fn show_history(ctx: &Context) -> u8 {
-    let entries = history::read(&tyk_dr_dir(ctx).join("drills").join("history.jsonl"));
+fn show_history(ctx: &CommandContext) -> u8 {
+    let entries = history::read(&crate::state_dir::drills(&ctx.config_path).join("history.jsonl"));
     match ctx.output {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&entries).expect("JSON")),
         OutputFormat::Table => print!("{}", history::table(&entries)),
@@ -118,15 +105,17 @@ fn show_history(ctx: &Context) -> u8 {
     exit::OK
 }
 
-fn schedule_drills(ctx: &Context, args: &ScheduleArgs) -> Result<u8, Error> {
+fn schedule_drills(ctx: &CommandContext, args: &ScheduleArgs) -> Result<u8, Error> {
     let config = ctx.load_config()?.config;
     let expr = config.drills.schedule.trim();
     if expr.is_empty() {
-        eprintln!(
-            "drills.schedule is empty in {}: nothing to schedule",
-            ctx.config_path.display()
-        );
-        return Ok(exit::FAILURE);
+        return Err(Error::Runtime {
+            what: "drills.schedule".into(),
+            reason: format!(
+                "empty in {}: nothing to schedule",
+                ctx.config_path.display()
+            ),
+        });
     }
     let exe = std::env::current_exe().map_or_else(|_| "tyk-dr".into(), |p| p.display().to_string());
     let config_path =

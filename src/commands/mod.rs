@@ -18,14 +18,14 @@ use crate::config::{self, diagnostic, Diagnostic, Loaded};
 use crate::error::Error;
 
 /// What every command receives besides its own arguments.
-pub struct Context {
+pub struct CommandContext {
     /// The `--config` path.
     pub config_path: std::path::PathBuf,
     /// The `--output` format.
     pub output: OutputFormat,
 }
 
-impl Context {
+impl CommandContext {
     /// Loads and checks the topology; on errors prints them (in the chosen format) and fails.
     pub fn load_config(&self) -> Result<Loaded, Error> {
         match config::load(&self.config_path) {

@@ -11,13 +11,13 @@ use hyper::service::service_fn;
 use hyper::{Response, StatusCode};
 use hyper_util::rt::TokioIo;
 
-use super::Context;
+use super::CommandContext;
 use crate::cli::{MonitorArgs, OutputFormat};
 use crate::error::{exit, Error};
 use crate::status::{self, metrics, Probes};
 
 /// Runs passes every `--interval`; exits with the last pass's status code.
-pub fn run(ctx: &Context, args: &MonitorArgs) -> Result<u8, Error> {
+pub fn run(ctx: &CommandContext, args: &MonitorArgs) -> Result<u8, Error> {
     let loaded = ctx.load_config()?;
     let config = loaded.config;
     crate::runtime()?.block_on(async {

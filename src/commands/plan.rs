@@ -3,13 +3,13 @@
 
 use std::time::Instant;
 
-use super::Context;
+use super::CommandContext;
 use crate::cli::{OutputFormat, PlanArgs};
 use crate::error::{exit, Error};
 use crate::plan::{self, clients::Clients, desired, render};
 
 /// Computes and prints the plan; exit 2 on changes with `--detailed-exitcode`.
-pub fn run(ctx: &Context, args: &PlanArgs) -> Result<u8, Error> {
+pub fn run(ctx: &CommandContext, args: &PlanArgs) -> Result<u8, Error> {
     let loaded = ctx.load_config()?;
     let cfg = &loaded.config;
     let started = Instant::now();

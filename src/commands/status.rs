@@ -4,13 +4,13 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use super::Context;
+use super::CommandContext;
 use crate::cli::{OutputFormat, StatusArgs};
 use crate::error::{exit, Error};
 use crate::status::{self, Probes, Status};
 
 /// Collects and prints one status pass (of the shadow stack with `--shadow`).
-pub fn run(ctx: &Context, args: &StatusArgs) -> Result<u8, Error> {
+pub fn run(ctx: &CommandContext, args: &StatusArgs) -> Result<u8, Error> {
     let loaded = ctx.load_config()?;
     let config = if args.shadow {
         loaded.config.shadow_view().ok_or_else(|| Error::Runtime {
@@ -59,7 +59,7 @@ pub fn code(status: &Status) -> u8 {
 }
 
 /// Prints a pass as a table or as one JSON document.
-pub fn print(ctx: &Context, status: &Status) {
+pub fn print(ctx: &CommandContext, status: &Status) {
     match ctx.output {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(status).expect("JSON")),
         OutputFormat::Table => print!("{}", status::render::table(status)),
@@ -67,7 +67,7 @@ pub fn print(ctx: &Context, status: &Status) {
 }
 
 /// A spinner on stderr while probes run, only for people (a terminal, table output).
-fn spinner(ctx: &Context, message: &'static str) -> Option<indicatif::ProgressBar> {
+fn spinner(ctx: &CommandContext, message: &'static str) -> Option<indicatif::ProgressBar> {
     if ctx.output != OutputFormat::Table || !std::io::stderr().is_terminal() {
         return None;
     }

@@ -4,12 +4,12 @@ use crate::cli::{OutputFormat, SyncArgs};
 use crate::error::{exit, Error};
 use crate::sync::state::{self, SyncState};
 use crate::sync::watch::{watch, Followed, WatchOptions};
-use crate::sync::{Plan, Report};
+use crate::sync::{Plan, SyncReport};
 
-use super::Context;
+use super::CommandContext;
 
 /// Runs the command and returns its exit status (0 in sync, 1 failures, 2 drift with `--check`).
-pub fn run(ctx: &Context, args: &SyncArgs) -> Result<u8, Error> {
+pub fn run(ctx: &CommandContext, args: &SyncArgs) -> Result<u8, Error> {
     let loaded = ctx.load_config()?;
     let plan = Plan::new(&loaded.config);
     let state_path = state::path(&loaded.config.sync, &ctx.config_path);
@@ -36,7 +36,7 @@ pub fn run(ctx: &Context, args: &SyncArgs) -> Result<u8, Error> {
     Ok(code(&report))
 }
 
-fn code(report: &Report) -> u8 {
+fn code(report: &SyncReport) -> u8 {
     if report.failures() > 0 {
         exit::FAILURE
     } else if report.check && report.drift() > 0 {
@@ -46,7 +46,7 @@ fn code(report: &Report) -> u8 {
     }
 }
 
-fn record(path: &std::path::Path, report: &Report) {
+fn record(path: &std::path::Path, report: &SyncReport) {
     let s = SyncState {
         finished_at_ms: crate::probes::now_ms(),
         kind: if report.check { "check" } else { "sync" }.into(),
@@ -85,7 +85,7 @@ fn print_followed(output: OutputFormat, f: &Followed) {
 }
 
 /// Prints one pass as aligned text or one JSON document.
-fn print(output: OutputFormat, r: &Report) {
+fn print(output: OutputFormat, r: &SyncReport) {
     if output == OutputFormat::Json {
         let mut doc = serde_json::to_value(r).expect("reports serialise");
         doc["drift"] = r.drift().into();

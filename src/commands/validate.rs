@@ -2,13 +2,13 @@
 
 use serde_json::json;
 
-use super::{diagnostics_json, Context};
+use super::{diagnostics_json, CommandContext};
 use crate::cli::{OutputFormat, ValidateArgs};
 use crate::config::{Config, FlipMode, RedisBackend, Side};
 use crate::error::{exit, Error};
 
 /// Loads the file (errors are printed by the loader) and prints a summary of the topology.
-pub fn run(ctx: &Context, args: &ValidateArgs) -> Result<u8, Error> {
+pub fn run(ctx: &CommandContext, args: &ValidateArgs) -> Result<u8, Error> {
     let loaded = ctx.load_config()?;
     let file = loaded.source.name.clone();
     let failed = args.strict && !loaded.warnings.is_empty();

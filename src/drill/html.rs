@@ -3,7 +3,7 @@
 //! an air-gapped laptop) and renders the same in every browser.
 
 use super::report::{Bucket, DrillKind, DrillReport, Phase};
-use crate::playbook::report::Report as RunReport;
+use crate::playbook::report::RunReport;
 use crate::status::verdict::human_ms;
 
 const W: f64 = 900.0;
@@ -48,11 +48,17 @@ pub fn render(r: &DrillReport) -> String {
             ));
         }
     }
-    let stopped = r
+    let stopped: String = r
         .stopped_early
         .as_deref()
         .map(|w| format!("<p class=\"warn\">Stopped early: {}</p>", esc(w)))
-        .unwrap_or_default();
+        .into_iter()
+        .chain(
+            r.not_restored
+                .iter()
+                .map(|w| format!("<p class=\"warn\"><b>Not restored</b>: {}</p>", esc(w))),
+        )
+        .collect();
     format!(
         r#"<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>tyk-dr drill {id}</title>

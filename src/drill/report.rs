@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::load::Sample;
-use crate::playbook::report::Report as RunReport;
+use crate::playbook::report::RunReport;
 use crate::status::verdict::human_ms;
 
 /// Which kind of drill ran.
@@ -77,6 +77,9 @@ pub struct DrillReport {
     pub passed: bool,
     /// Why it stopped early, when it did (a stop condition, Ctrl-C).
     pub stopped_early: Option<String>,
+    /// What the drill could not return to its starting state (empty: everything was restored).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_restored: Vec<String>,
     /// Each threshold.
     pub checks: Vec<Check>,
     /// The failover run.
@@ -195,6 +198,9 @@ impl DrillReport {
         if let Some(why) = &self.stopped_early {
             md.push_str(&format!("> Stopped early: {why}\n\n"));
         }
+        for what in &self.not_restored {
+            md.push_str(&format!("> **Not restored**: {what}\n\n"));
+        }
         md.push_str("| check | limit | measured | result |\n|---|---|---|---|\n");
         for c in &self.checks {
             md.push_str(&format!(
@@ -254,6 +260,9 @@ impl DrillReport {
         ));
         if let Some(why) = &self.stopped_early {
             out.push_str(&format!("  stopped early: {why}\n"));
+        }
+        for what in &self.not_restored {
+            out.push_str(&format!("  NOT RESTORED: {what}\n"));
         }
         out
     }

@@ -18,7 +18,7 @@ use tyk_dr_aws::route53::{Change as DnsChange, Failover, HealthCheck, RecordSet,
 use super::clients::{Clients, Regional};
 use super::desired::{cache_name, component, tags, USER_DATA_TAG};
 use super::diff::{compare, Action, Change, Plan};
-use super::journal::Journal;
+use super::journal::ApplyJournal;
 use super::model::{fnv1a, set_items, Addr, Desired, Kind, Observed, Scope, World};
 use crate::config::{Config, Side};
 use crate::error::Error;
@@ -114,7 +114,7 @@ fn missing(d: &Desired, field: &str) -> Error {
 
 impl Executor<'_> {
     /// Applies every step of `plan`, journaling each; stops at the first failure or Ctrl-C.
-    pub async fn run(&mut self, plan: &Plan, journal: &mut Journal) -> Result<usize, Error> {
+    pub async fn run(&mut self, plan: &Plan, journal: &mut ApplyJournal) -> Result<usize, Error> {
         let all = steps(plan);
         let total = all.len();
         self.progress.set_length(total as u64);

@@ -18,9 +18,9 @@ use crate::error::Error;
 /// Environment variable of the crash hook used by tests.
 pub const CRASH_HOOK: &str = "TYK_DR_TEST_CRASH_AFTER_STEP";
 
-/// An open journal file.
+/// An open `apply` / `destroy` journal file.
 #[derive(Debug)]
-pub struct Journal {
+pub struct ApplyJournal {
     file: File,
     path: PathBuf,
     steps: usize,
@@ -54,7 +54,7 @@ pub struct Previous {
     pub finished: bool,
 }
 
-impl Journal {
+impl ApplyJournal {
     /// The journal directory inside a state directory.
     pub fn dir(state_dir: &Path) -> PathBuf {
         state_dir.join("journal")
@@ -104,7 +104,7 @@ impl Journal {
         command: &str,
         fingerprint: &str,
         steps: usize,
-    ) -> Result<Journal, Error> {
+    ) -> Result<ApplyJournal, Error> {
         let dir = Self::dir(state_dir);
         fs::create_dir_all(&dir).map_err(|e| write_err(&dir, e))?;
         let path = dir.join(format!("{}-{command}.jsonl", now_ms()));
@@ -114,7 +114,7 @@ impl Journal {
             .open(&path)
             .map_err(|e| write_err(&path, e))?;
         let crash_after = std::env::var(CRASH_HOOK).ok().and_then(|v| v.parse().ok());
-        let mut j = Journal {
+        let mut j = ApplyJournal {
             file,
             path,
             steps: 0,

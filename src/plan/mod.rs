@@ -19,8 +19,6 @@ pub mod model;
 pub mod observe;
 pub mod render;
 
-use std::path::{Path, PathBuf};
-
 use crate::config::Config;
 use crate::error::Error;
 
@@ -35,16 +33,4 @@ pub async fn compute(
     let world = observe::observe(cfg, clients).await?;
     let plan = diff::diff(&cfg.project, desired, &world, clients.calls.get() - before);
     Ok((plan, world))
-}
-
-/// The state directory: `--state-dir`, or `.tyk-dr` next to the config file.
-pub fn state_dir(explicit: Option<&Path>, config_path: &Path) -> PathBuf {
-    match explicit {
-        Some(p) => p.to_owned(),
-        None => config_path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."))
-            .join(".tyk-dr"),
-    }
 }

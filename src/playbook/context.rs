@@ -4,14 +4,16 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
 use tyk_dr_aws::route53::{Route53, Zone};
 use tyk_dr_mongo::MongoAdmin;
 
+use super::facts::RunFacts;
 use super::steps::StepError;
 use crate::config::{Config, Side};
 use crate::probes::dns;
 use crate::probes::redis::{RedisAccess, RedisProbe};
+use crate::secrets::ManagementSecret;
+use crate::status::Probes;
 
 /// A failover (passive takes over) or a failback (the original active returns).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -22,8 +24,9 @@ pub struct Transition {
     pub to: Side,
 }
 
-/// Everything a step needs; facts are filled in as steps complete (and replayed on `--resume`).
-pub struct Ctx {
+/// Everything a step of one playbook run needs; facts are filled in as steps complete (and
+/// replayed on `--resume`).
+pub struct RunContext {
     /// The checked topology.
     pub config: Config,
     /// Direction of this run.
@@ -34,6 +37,8 @@ pub struct Ctx {
     pub origin_ms: i64,
     /// Plain HTTP client for gateways.
     pub http: reqwest::Client,
+    /// The clients of a `status` pass, built once for the run (preflight's readiness check).
+    pub probes: Probes,
     /// Redis credentials.
     pub redis: RedisAccess,
     /// Resolver through the configured nameserver.
@@ -56,10 +61,13 @@ pub struct Ctx {
     /// servers during a shadow drill (see [`Config::shadow_view`]).
     pub protected_redis: Vec<String>,
     /// What earlier steps learned (source offset, epoch, canary, first verified request...).
-    pub facts: Map<String, Value>,
+    pub facts: RunFacts,
+    /// The step about to run was started before and may have acted (a resumed run retrying it):
+    /// steps use this to own their effects.
+    pub retrying: bool,
 }
 
-impl Ctx {
+impl RunContext {
     /// Builds the clients for a run.
     pub async fn new(
         config: Config,
@@ -82,27 +90,24 @@ impl Ctx {
         } else {
             None
         };
+        let mongo: Arc<dyn MongoAdmin> = Arc::new(tyk_dr_mongo::DriverAdmin::from_env());
         Self {
             redis: RedisAccess {
-                password: if config.redis.auth {
-                    std::env::var("TYK_DR_REDIS_PASSWORD").ok()
-                } else {
-                    None
-                },
+                password: crate::secrets::redis_password(config.redis.auth),
             },
             resolver: dns::resolver(nameserver),
             http: crate::probes::http_client(),
+            probes: Probes::new(&config).with_mongo(mongo.clone()),
             route53: Route53::new(&sdk),
-            mongo: Arc::new(tyk_dr_mongo::DriverAdmin::from_env()),
-            gateway_secret: std::env::var("TYK_DR_GATEWAY_SECRET")
-                .ok()
-                .filter(|s| !s.is_empty()),
+            mongo,
+            gateway_secret: crate::secrets::gateway_secret(),
             force: false,
             confirm_force_reconfig: false,
             assume_yes: false,
             caches,
             protected_redis: Vec::new(),
-            facts: Map::new(),
+            facts: RunFacts::default(),
+            retrying: false,
             config,
             transition,
             run_id,
@@ -145,11 +150,6 @@ impl Ctx {
         self.protected_redis.iter().any(|p| p == addr)
     }
 
-    /// A fact as an integer.
-    pub fn fact_i64(&self, key: &str) -> Option<i64> {
-        self.facts.get(key).and_then(Value::as_i64)
-    }
-
     /// Sends one authenticated request to a gateway's management API (the secret is never logged).
     async fn management(
         &self,
@@ -158,15 +158,14 @@ impl Ctx {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<reqwest::Response, String> {
-        let secret = self
-            .gateway_secret
-            .as_deref()
-            .ok_or("TYK_DR_GATEWAY_SECRET is not set: the gateways' management API needs it")?;
+        let secret = self.gateway_secret.as_deref().ok_or_else(|| {
+            format!(
+                "{} is not set: the gateways' management API needs it",
+                crate::secrets::GATEWAY_SECRET_VAR
+            )
+        })?;
         let url = format!("{}{path}", base.trim_end_matches('/'));
-        let mut req = self
-            .http
-            .request(method, &url)
-            .header("X-Tyk-Authorization", secret);
+        let mut req = self.http.request(method, &url).management_secret(secret);
         if let Some(body) = body {
             req = req.json(body);
         }
@@ -212,7 +211,7 @@ impl Ctx {
     /// hung source then costs nothing instead of another timeout.
     pub async fn probe_source_redis(&self) -> Result<RedisProbe, StepError> {
         let addr = self.redis_primary(self.transition.from)?;
-        if self.facts.get("source_reachable") == Some(&Value::Bool(false)) {
+        if self.facts.source_reachable == Some(false) {
             return Ok(RedisProbe {
                 addr: addr.to_owned(),
                 error: Some("unreachable at preflight".into()),

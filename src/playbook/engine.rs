@@ -4,10 +4,8 @@
 
 use std::time::Instant;
 
-use serde_json::{json, Value};
-
-use super::context::Ctx;
-use super::journal::{Entry, Journal};
+use super::context::RunContext;
+use super::journal::{Event, FailurePolicy, RunJournal, StepDone, StepFailed};
 use super::model::{OnFailure, Playbook};
 use super::steps::{self, Observation, StepError};
 
@@ -23,7 +21,7 @@ pub enum Outcome {
 /// Prints what every step would change, changing nothing.
 pub async fn dry_run(
     playbook: &Playbook,
-    ctx: &Ctx,
+    ctx: &RunContext,
 ) -> Vec<(String, Result<Observation, StepError>)> {
     let mut out = Vec::new();
     for step in &playbook.steps {
@@ -43,76 +41,62 @@ pub async fn dry_run(
 /// Executes the steps from `start`, journaling each; facts accumulate in `ctx`.
 pub async fn execute(
     playbook: &Playbook,
-    ctx: &mut Ctx,
-    journal: &mut Journal,
+    ctx: &mut RunContext,
+    journal: &mut RunJournal,
     start: usize,
 ) -> std::io::Result<Outcome> {
     let crash_after: Option<usize> = std::env::var("TYK_DR_TEST_CRASH_AFTER_STEP")
         .ok()
         .and_then(|v| v.parse().ok());
     let total = playbook.steps.len();
+    let run_id = ctx.run_id.clone();
     for (index, step) in playbook.steps.iter().enumerate().skip(start) {
         let started = Instant::now();
         eprintln!("[{}/{total}] {} …", index + 1, step.name);
-        journal.write(Entry {
-            run_id: ctx.run_id.clone(),
-            event: "step-start".into(),
-            index: Some(index),
-            step: Some(step.name.clone()),
-            ..Default::default()
-        })?;
-        let timeout = step
-            .kind
-            .timeout_floor(ctx)
-            .map_or(step.timeout, |floor| floor.max(step.timeout));
+        journal.write(
+            &run_id,
+            Event::StepStart {
+                index,
+                step: step.name.clone(),
+            },
+        )?;
+        let timeout = step.kind.timeout(ctx, step.timeout);
         if timeout > step.timeout {
             eprintln!(
                 "      time limit raised to {} for this topology",
                 humantime::format_duration(timeout)
             );
         }
-        let result = tokio::time::timeout(timeout, async {
-            let obs = step.kind.observe(ctx).await?;
-            let facts = if obs.actions.is_empty()
-                && !matches!(
-                    step.kind,
-                    steps::StepKind::Verify(_) | steps::StepKind::Preflight(_)
-                ) {
-                steps::Facts::new()
-            } else {
-                step.kind.act(ctx, &obs).await?
-            };
-            Ok::<_, StepError>((obs, facts))
-        })
-        .await
-        .unwrap_or_else(|_| {
-            Err(StepError::Failed(format!(
-                "timed out after {}",
-                humantime::format_duration(timeout)
-            )))
-        });
+        let result = tokio::time::timeout(timeout, step.kind.run(ctx))
+            .await
+            .unwrap_or_else(|_| {
+                Err(StepError::Failed(format!(
+                    "timed out after {}",
+                    humantime::format_duration(timeout)
+                )))
+            });
         let duration_ms = started.elapsed().as_millis() as u64;
         match result {
             Ok((obs, facts)) => {
-                ctx.facts.remove("retrying_step");
-                ctx.facts.extend(facts.clone());
+                ctx.retrying = false;
+                ctx.facts.merge(facts.clone());
                 let summary = if obs.actions.is_empty() {
                     "nothing to do".to_owned()
                 } else {
                     obs.actions.join("; ")
                 };
                 eprintln!("      done in {duration_ms} ms: {summary}");
-                journal.write(Entry {
-                    run_id: ctx.run_id.clone(),
-                    event: "step-done".into(),
-                    index: Some(index),
-                    step: Some(step.name.clone()),
-                    observed: obs.observed,
-                    actions: obs.actions,
-                    facts,
-                    duration_ms: Some(duration_ms),
-                    ..Default::default()
-                })?;
+                journal.write(
+                    &run_id,
+                    Event::StepDone(Box::new(StepDone {
+                        index,
+                        step: step.name.clone(),
+                        observed: obs.observed,
+                        actions: obs.actions,
+                        facts,
+                        duration_ms,
+                    })),
+                )?;
                 if crash_after == Some(index + 1) {
                     // Test hook: die like a killed process, right after a step was journaled.
                     std::process::abort();
@@ -120,20 +104,22 @@ pub async fn execute(
             }
             Err(e) => {
                 eprintln!("      FAILED after {duration_ms} ms: {e}");
-                journal.write(Entry {
-                    run_id: ctx.run_id.clone(),
-                    event: "step-failed".into(),
-                    index: Some(index),
-                    step: Some(step.name.clone()),
-                    duration_ms: Some(duration_ms),
-                    error: Some(e.to_string()),
-                    run: json!({"on_failure": step.on_failure}),
-                    ..Default::default()
-                })?;
+                journal.write(
+                    &run_id,
+                    Event::StepFailed(StepFailed {
+                        index,
+                        step: step.name.clone(),
+                        duration_ms,
+                        error: e.to_string(),
+                        policy: FailurePolicy {
+                            on_failure: step.on_failure,
+                        },
+                    }),
+                )?;
                 let go_on = match (step.on_failure, &e) {
                     (_, StepError::LostEpoch(_)) => false,
                     (OnFailure::Continue, _) => true,
-                    (OnFailure::Pause, _) => steps::extras_confirm(
+                    (OnFailure::Pause, _) => steps::confirm(
                         &format!("`{}` failed: {e}. Continue with the next step?", step.name),
                         ctx.assume_yes,
                     )
@@ -146,11 +132,6 @@ pub async fn execute(
             }
         }
     }
-    journal.write(Entry {
-        run_id: ctx.run_id.clone(),
-        event: "run-end".into(),
-        run: Value::Bool(true),
-        ..Default::default()
-    })?;
+    journal.write(&run_id, Event::RunEnd { run: true })?;
     Ok(Outcome::Completed)
 }

@@ -111,12 +111,13 @@ pub fn compile(file: &str, text: &str) -> Result<Playbook, PlaybookError> {
     let mut steps = Vec::new();
     for (i, raw) in raw.steps.into_iter().enumerate() {
         let at = format!("steps[{i}] (`{}`)", raw.step);
+        // `None`: the step kind's default.
         let timeout = match raw.timeout.as_deref().map(humantime::parse_duration) {
-            None => Ok(StepKind::default_timeout(&raw.step)),
+            None => Ok(None),
             Some(Ok(d)) if d.is_zero() => Err(format!(
                 "{at}.timeout: must be above zero; e.g. `timeout: 30s`"
             )),
-            Some(Ok(d)) => Ok(d),
+            Some(Ok(d)) => Ok(Some(d)),
             Some(Err(e)) => Err(format!(
                 "{at}.timeout: {e}; write a duration such as `30s` or `2m`"
             )),
@@ -126,8 +127,8 @@ pub fn compile(file: &str, text: &str) -> Result<Playbook, PlaybookError> {
         match (kind, timeout) {
             (Ok(kind), Ok(timeout)) => steps.push(Step {
                 name: raw.name.unwrap_or_else(|| raw.step.clone()),
+                timeout: timeout.unwrap_or_else(|| kind.default_timeout()),
                 kind,
-                timeout,
                 on_failure: raw.on_failure.unwrap_or_default(),
             }),
             (kind, timeout) => problems.extend(kind.err().into_iter().chain(timeout.err())),

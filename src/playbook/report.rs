@@ -2,11 +2,12 @@
 //! and RPO, and the epoch; printed as a table and written as JSON.
 
 use serde::Serialize;
-use serde_json::{Map, Value};
 use tabled::builder::Builder;
 use tabled::settings::Style;
 
-use super::journal::Entry;
+use super::facts::RunFacts;
+use super::journal::{Entry, Event};
+use super::model::OnFailure;
 use crate::status::verdict::human_ms;
 
 /// One row of the timeline.
@@ -24,9 +25,9 @@ pub struct Row {
     pub detail: String,
 }
 
-/// The whole account.
+/// The account of one playbook run.
 #[derive(Debug, Clone, Serialize)]
-pub struct Report {
+pub struct RunReport {
     /// Run id.
     pub run_id: String,
     /// Playbook name.
@@ -52,11 +53,11 @@ pub struct Report {
     /// Failed requests seen by a load running during the window, when one ran.
     pub failed_requests: Option<u64>,
     /// The facts the steps learned.
-    pub facts: Map<String, Value>,
+    pub facts: RunFacts,
 }
 
-impl Report {
-    /// Builds the report from the journal entries and the run's origin.
+impl RunReport {
+    /// Builds the report from the run's events (earlier attempts' included) and its facts.
     pub fn build(
         run_id: &str,
         playbook: &str,
@@ -64,44 +65,54 @@ impl Report {
         to: &str,
         origin_ms: i64,
         entries: &[Entry],
-        facts: &Map<String, Value>,
+        facts: &RunFacts,
     ) -> Self {
         let started = entries.first().map_or(origin_ms, |e| e.ts_ms);
         let mut timeline = Vec::new();
         // A step's last outcome counts: a failure retried by `--resume` and then done is fine.
         let mut last = std::collections::BTreeMap::new();
-        for e in entries
-            .iter()
-            .filter(|e| e.event == "step-done" || e.event == "step-failed")
-        {
-            let failed = e.event == "step-failed";
-            let continued = failed && e.run["on_failure"] == "continue";
-            last.insert(e.index, !failed || continued);
-            let detail = match (&e.error, e.actions.is_empty()) {
-                (Some(err), _) => err.clone(),
-                (None, true) => String::new(),
-                (None, false) => e.actions.join("; "),
+        for e in entries {
+            let (index, step, duration_ms, ok, result, detail) = match &e.event {
+                Event::StepDone(d) => (
+                    d.index,
+                    &d.step,
+                    d.duration_ms,
+                    true,
+                    if d.actions.is_empty() {
+                        "nothing to do"
+                    } else {
+                        "done"
+                    },
+                    d.actions.join("; "),
+                ),
+                Event::StepFailed(f) => (
+                    f.index,
+                    &f.step,
+                    f.duration_ms,
+                    f.policy.on_failure == OnFailure::Continue,
+                    "failed",
+                    f.error.clone(),
+                ),
+                _ => continue,
             };
+            last.insert(index, ok);
             timeline.push(Row {
-                step: e.step.clone().unwrap_or_default(),
-                at_ms: e.ts_ms - e.duration_ms.unwrap_or(0) as i64 - started,
-                duration_ms: e.duration_ms.unwrap_or(0),
-                result: if failed {
-                    "failed".into()
-                } else if e.actions.is_empty() {
-                    "nothing to do".into()
-                } else {
-                    "done".into()
-                },
+                step: step.clone(),
+                at_ms: e.ts_ms - duration_ms as i64 - started,
+                duration_ms,
+                result: result.into(),
                 detail,
             });
         }
-        let finished = entries.iter().any(|e| e.event == "run-end");
+        let finished = entries
+            .iter()
+            .any(|e| matches!(e.event, Event::RunEnd { .. }));
         let ok = finished && last.values().all(|ok| *ok);
-        let get = |k: &str| facts.get(k).and_then(Value::as_i64);
-        let writes_stopped = get("failed_at_ms")
-            .or_else(|| get("fenced_at_ms"))
+        let writes_stopped = facts
+            .failed_at_ms
+            .or(facts.fenced_at_ms)
             .unwrap_or(origin_ms);
+        let canary_bound = facts.canary_ms.map(|c| (writes_stopped - c).max(0));
         Self {
             run_id: run_id.into(),
             playbook: playbook.into(),
@@ -109,17 +120,17 @@ impl Report {
             to: to.into(),
             ok,
             timeline,
-            rto_ms: get("first_verified_ms").map(|t| t - origin_ms),
+            rto_ms: facts.first_verified_ms.map(|t| t - origin_ms),
             // Caught up = the target had every write the paused source acknowledged: nothing lost,
             // exactly. Otherwise the canary bounds the loss (to within the canary's interval).
-            rpo_ms: match facts.get("caught_up").and_then(Value::as_bool) {
+            rpo_ms: match facts.caught_up {
                 Some(true) => Some(0),
-                _ => get("canary_ms").map(|c| (writes_stopped - c).max(0)),
+                _ => canary_bound,
             },
-            rpo_canary_bound_ms: get("canary_ms").map(|c| (writes_stopped - c).max(0)),
-            caught_up: facts.get("caught_up").and_then(Value::as_bool),
-            epoch: get("epoch"),
-            failed_requests: facts.get("failed_requests").and_then(Value::as_u64),
+            rpo_canary_bound_ms: canary_bound,
+            caught_up: facts.caught_up,
+            epoch: facts.epoch.map(|e| e as i64),
+            failed_requests: facts.failed_requests,
             facts: facts.clone(),
         }
     }

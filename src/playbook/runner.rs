@@ -4,18 +4,17 @@
 
 use std::path::Path;
 
-use serde_json::{json, Map, Value};
-
-use super::context::Ctx;
+use super::context::RunContext;
 use super::engine::{self, Outcome};
-use super::journal::{self, Entry, Journal};
+use super::facts::RunFacts;
+use super::journal::{self, Event, RunJournal, RunStart};
 use super::model::Playbook;
-use super::report::Report;
+use super::report::RunReport;
 
 /// A finished (or stopped) run.
 pub struct Finished {
     /// The account of the run.
-    pub report: Report,
+    pub report: RunReport,
     /// How it ended.
     pub outcome: Outcome,
 }
@@ -30,10 +29,10 @@ pub fn new_run_id(playbook: &str) -> String {
 }
 
 /// Runs `playbook` from step `start` with `ctx` (its run id, origin and facts already set),
-/// journaling into `state_dir`; a new run (`start == 0` and no journal yet) gets a run-start line.
+/// journaling into `state_dir`; a new run (no journal yet) gets a run-start line.
 pub async fn run(
     playbook: &Playbook,
-    ctx: &mut Ctx,
+    ctx: &mut RunContext,
     state_dir: &Path,
     start: usize,
 ) -> std::io::Result<Finished> {
@@ -41,15 +40,19 @@ pub async fn run(
         ctx.region(ctx.transition.from).to_owned(),
         ctx.region(ctx.transition.to).to_owned(),
     );
-    let fresh = !Journal::path(state_dir, &ctx.run_id).exists();
-    let mut journal = Journal::open(state_dir, &ctx.run_id)?;
-    if fresh {
-        journal.write(Entry {
-            run_id: ctx.run_id.clone(),
-            event: "run-start".into(),
-            run: json!({"playbook": playbook.name, "from": from, "to": to, "origin_ms": ctx.origin_ms}),
-            ..Default::default()
-        })?;
+    let mut journal = RunJournal::open(state_dir, &ctx.run_id)?;
+    if journal.entries().is_empty() {
+        journal.write(
+            &ctx.run_id,
+            Event::RunStart {
+                run: RunStart {
+                    playbook: playbook.name.clone(),
+                    from: from.clone(),
+                    to: to.clone(),
+                    origin_ms: ctx.origin_ms,
+                },
+            },
+        )?;
     }
     eprintln!(
         "{} {from} → {to}: run {} (journal {})",
@@ -58,14 +61,13 @@ pub async fn run(
         journal.file().display()
     );
     let outcome = engine::execute(playbook, ctx, &mut journal, start).await?;
-    let entries = journal::read(state_dir, &ctx.run_id).unwrap_or_default();
-    let report = Report::build(
+    let report = RunReport::build(
         &ctx.run_id,
         &playbook.name,
         &from,
         &to,
         ctx.origin_ms,
-        &entries,
+        journal.entries(),
         &ctx.facts,
     );
     let path = state_dir.join(format!("{}.report.json", ctx.run_id));
@@ -80,31 +82,32 @@ pub async fn run(
 pub struct Resume {
     /// The run's RTO origin.
     pub origin_ms: i64,
-    /// Facts the finished steps learned (plus `retrying_step`).
-    pub facts: Map<String, Value>,
+    /// Facts the finished steps learned.
+    pub facts: RunFacts,
     /// The first step not done yet.
     pub next: usize,
+    /// That step was started before and may have acted.
+    pub retrying: bool,
 }
 
 /// The origin, facts and next step recorded in a run's journal, for `--resume`.
 pub fn resume_state(state_dir: &Path, run_id: &str) -> std::io::Result<Option<Resume>> {
     let entries = journal::read(state_dir, run_id)?;
-    let Some(origin) = entries
-        .iter()
-        .find(|e| e.event == "run-start")
-        .and_then(|e| e.run["origin_ms"].as_i64())
-    else {
+    let Some(origin_ms) = entries.iter().find_map(|e| match &e.event {
+        Event::RunStart { run } => Some(run.origin_ms),
+        _ => None,
+    }) else {
         return Ok(None);
     };
-    let (mut facts, next) = journal::resume_point(&entries);
+    let (facts, next) = journal::resume_point(&entries);
     // The step we restart may have acted before the crash; steps use this to own their effects.
     let retrying = entries
         .iter()
-        .any(|e| e.event == "step-start" && e.index == Some(next));
-    facts.insert("retrying_step".into(), json!(retrying));
+        .any(|e| matches!(e.event, Event::StepStart { index, .. } if index == next));
     Ok(Some(Resume {
-        origin_ms: origin,
+        origin_ms,
         facts,
         next,
+        retrying,
     }))
 }

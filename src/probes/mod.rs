@@ -1,5 +1,5 @@
 //! Read-only checks of every component, shared by `status`, `monitor` and
-//! (later) the failover preflight. Each probe returns what it observed, errors
+//! the failover preflight. Each probe returns what it observed, errors
 //! included, and never fails the whole run: a dead component is a finding.
 
 pub mod dns;

@@ -51,9 +51,9 @@ pub struct Plan {
     pub reload: Option<reload::Reloader>,
 }
 
-/// What one pass found and did.
+/// What one `sync` pass found and did.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Report {
+pub struct SyncReport {
     /// Compared only (`--check`).
     pub check: bool,
     /// Definitions, unless skipped.
@@ -72,7 +72,7 @@ pub struct Report {
     pub keys_skipped: Option<String>,
 }
 
-impl Report {
+impl SyncReport {
     /// Differences found (for `--check`, the drift; for a sync, what it set out to fix).
     pub fn drift(&self) -> u64 {
         self.definitions.as_ref().map_or(0, |d| d.drift())
@@ -102,9 +102,7 @@ impl Plan {
     /// Resolves the plan; the gateway secret comes from `TYK_DR_GATEWAY_SECRET`.
     pub fn new(config: &Config) -> Self {
         let settings = config.sync.clone();
-        let secret = std::env::var("TYK_DR_GATEWAY_SECRET")
-            .ok()
-            .filter(|s| !s.is_empty());
+        let secret = crate::secrets::gateway_secret();
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(30))
@@ -173,9 +171,7 @@ impl Plan {
             definitions_skip,
             policies: settings.policies_path.clone(),
             redis,
-            redis_password: std::env::var("TYK_DR_REDIS_PASSWORD")
-                .ok()
-                .filter(|_| config.redis.auth),
+            redis_password: crate::secrets::redis_password(config.redis.auth),
             keys_skip,
             reload,
             settings,
@@ -183,7 +179,7 @@ impl Plan {
     }
 
     /// Runs one pass: definitions, policies, reload, keys. With `check`, nothing is written.
-    pub async fn run(&self, check: bool) -> Report {
+    pub async fn run(&self, check: bool) -> SyncReport {
         let mut report = self.run_definitions(check).await;
         report.keys_skipped = self.keys_skip.clone();
         if self.keys_skip.is_none() {
@@ -193,8 +189,8 @@ impl Plan {
     }
 
     /// Definitions, policies and the reload, without keys.
-    pub async fn run_definitions(&self, check: bool) -> Report {
-        let mut report = Report {
+    pub async fn run_definitions(&self, check: bool) -> SyncReport {
+        let mut report = SyncReport {
             check,
             definitions_skipped: self.definitions_skip.clone(),
             ..Default::default()

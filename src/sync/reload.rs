@@ -4,6 +4,8 @@
 
 use reqwest::Client;
 
+use crate::secrets::ManagementSecret;
+
 /// Asks passive gateways, in order, until one publishes the reload.
 #[derive(Clone)]
 pub struct Reloader {
@@ -54,7 +56,7 @@ impl Reloader {
             match self
                 .client
                 .post(&url)
-                .header("X-Tyk-Authorization", &self.secret)
+                .management_secret(&self.secret)
                 .send()
                 .await
             {
@@ -78,7 +80,7 @@ impl Reloader {
             match self
                 .client
                 .post(&url)
-                .header("X-Tyk-Authorization", &self.secret)
+                .management_secret(&self.secret)
                 .send()
                 .await
             {

@@ -46,10 +46,9 @@ pub fn summary(state: Option<&SyncState>, now_ms: i64) -> String {
 /// Where the state file is: `sync.state_file` (relative to the config file), else
 /// `.tyk-dr/sync-state.json` next to the config file.
 pub fn path(settings: &SyncSettings, config_path: &Path) -> PathBuf {
-    let dir = config_path.parent().unwrap_or(Path::new("."));
     match &settings.state_file {
-        Some(p) => dir.join(p),
-        None => dir.join(".tyk-dr").join("sync-state.json"),
+        Some(p) => config_path.parent().unwrap_or(Path::new(".")).join(p),
+        None => crate::state_dir::base(config_path).join("sync-state.json"),
     }
 }
 

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use tyk_model::ApiDefinition;
 
+use crate::secrets::ManagementSecret;
+
 /// Attempts for one write or delete that failed in transit (a rejection is never retried).
 const ATTEMPTS: u32 = 3;
 
@@ -70,7 +72,7 @@ impl Store {
             } => {
                 let resp = client
                     .get(format!("{base}/tyk/apis"))
-                    .header("X-Tyk-Authorization", secret)
+                    .management_secret(secret)
                     .send()
                     .await
                     .map_err(|e| format!("GET {base}/tyk/apis: {e}"))?;
@@ -136,7 +138,7 @@ impl Store {
                 retry(|| async move {
                     let url = format!("{base}/tyk/apis/{id}");
                     let put = |req: reqwest::RequestBuilder| {
-                        req.header("X-Tyk-Authorization", secret)
+                        req.management_secret(secret)
                             .header("Content-Type", "application/json")
                             .body(body.clone())
                             .send()
@@ -182,7 +184,7 @@ impl Store {
                 retry(|| async move {
                     let r = client
                         .delete(format!("{base}/tyk/apis/{id}"))
-                        .header("X-Tyk-Authorization", secret)
+                        .management_secret(secret)
                         .send()
                         .await
                         .map_err(|e| e.to_string())?;
@@ -272,7 +274,7 @@ async fn rejected(
     let url = format!("{base}/tyk/dr/apis/rejected");
     let resp = client
         .get(&url)
-        .header("X-Tyk-Authorization", secret)
+        .management_secret(secret)
         .send()
         .await
         .map_err(|e| format!("GET {url}: {e}"))?;

@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use tyk_model::{Command, Notification, NOTIFICATION_CHANNEL};
 
 use super::keys::{self, KeyAction, KeysReport};
-use super::{Plan, Report};
+use super::{Plan, SyncReport};
 
 /// Notifications gathered before acting on them, so a burst of key writes becomes one batch.
 const DEBOUNCE: Duration = Duration::from_millis(100);
@@ -37,14 +37,14 @@ pub struct Followed {
     /// Keys re-synced because a notification named them.
     pub keys: KeysReport,
     /// Definition/policy passes triggered by notifications.
-    pub definition_passes: Vec<Report>,
+    pub definition_passes: Vec<SyncReport>,
 }
 
 /// Runs until Ctrl-C or `count` full passes; `emit` sees every full pass and every followed batch.
 pub async fn watch(
     plan: &Plan,
     opts: WatchOptions,
-    mut emit: impl FnMut(&Report, Option<&Followed>),
+    mut emit: impl FnMut(&SyncReport, Option<&Followed>),
 ) -> u64 {
     let mut passes = 0u64;
     loop {
@@ -68,7 +68,7 @@ async fn follow(
     plan: &Plan,
     copy_keys: bool,
     deadline: Instant,
-    emit: &mut impl FnMut(&Report, Option<&Followed>),
+    emit: &mut impl FnMut(&SyncReport, Option<&Followed>),
 ) {
     let sleep_rest = || tokio::time::sleep_until(deadline.into());
     let Some((active, _)) = plan.redis.clone() else {
@@ -145,7 +145,7 @@ async fn follow(
         if followed.keys.source_keys + followed.keys.deleted > 0
             || !followed.definition_passes.is_empty()
         {
-            emit(&Report::default(), Some(&followed));
+            emit(&SyncReport::default(), Some(&followed));
         }
     }
 }

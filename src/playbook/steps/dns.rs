@@ -5,15 +5,95 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use serde_json::json;
+use serde::Serialize;
 use tyk_dr_aws::route53::RecordSet;
 
-use super::{fact, Facts, Observation, StepError};
+use super::{unit_steps, Observation, Step, StepError};
 use crate::config::{FlipMode, RedisBackend, Side};
-use crate::playbook::context::Ctx;
+use crate::playbook::context::RunContext;
+use crate::playbook::facts::RunFacts;
 use crate::probes::dns;
 
-fn cname_target(ctx: &Ctx, side: Side) -> Result<String, StepError> {
+unit_steps! {
+    /// `flip-cname`: point the Redis CNAME at the target's primary and wait until resolvers answer so.
+    FlipCname,
+    /// `flip-dns`: move the global name (an UPSERT, or waiting for Route 53 failover).
+    FlipDns,
+}
+
+/// What flip-cname found.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum CnameSeen {
+    /// Self-managed: the CNAME in each private zone, and what it must point at.
+    SelfManaged {
+        /// One entry per private zone.
+        cname: Vec<ZoneCname>,
+        /// The target's name.
+        target: String,
+    },
+    /// ElastiCache: nothing moves, and why.
+    ElastiCache {
+        /// Why nothing moves.
+        cname: &'static str,
+    },
+}
+
+/// The Redis CNAME in one private zone.
+#[derive(Debug, Clone, Serialize)]
+pub struct ZoneCname {
+    /// The hosted zone's id.
+    zone: String,
+    /// The CNAME's value (none: no record yet).
+    value: Option<String>,
+}
+
+impl Step for FlipCname {
+    type Seen = CnameSeen;
+
+    async fn observe(&self, ctx: &RunContext) -> Result<Observation<CnameSeen>, StepError> {
+        observe_cname(ctx).await
+    }
+
+    async fn act(
+        &self,
+        ctx: &RunContext,
+        obs: &Observation<CnameSeen>,
+    ) -> Result<RunFacts, StepError> {
+        flip_cname(ctx, &obs.observed).await
+    }
+}
+
+/// What flip-dns found.
+#[derive(Debug, Clone, Serialize)]
+pub struct GlobalSeen {
+    /// How the global name resolves now.
+    answer: dns::Resolution,
+    /// The target gateways' addresses.
+    target_ips: BTreeSet<IpAddr>,
+}
+
+impl Step for FlipDns {
+    type Seen = GlobalSeen;
+
+    async fn observe(&self, ctx: &RunContext) -> Result<Observation<GlobalSeen>, StepError> {
+        observe_global(ctx).await
+    }
+
+    async fn act(
+        &self,
+        ctx: &RunContext,
+        obs: &Observation<GlobalSeen>,
+    ) -> Result<RunFacts, StepError> {
+        flip_global(ctx, obs).await
+    }
+
+    fn default_timeout(&self) -> Duration {
+        Duration::from_secs(60)
+    }
+}
+
+fn cname_target(ctx: &RunContext, side: Side) -> Result<String, StepError> {
     match (&ctx.config.redis.backend, &ctx.config.redis.self_managed) {
         (RedisBackend::SelfManaged, Some(sm)) => sm.name(side).map(str::to_owned).ok_or_else(|| {
             StepError::Failed(format!("set `redis.self_managed.{side}_name`: the DNS name the Redis CNAME points at while {side} is active"))
@@ -25,7 +105,7 @@ fn cname_target(ctx: &Ctx, side: Side) -> Result<String, StepError> {
     }
 }
 
-async fn cname_records(ctx: &Ctx) -> Result<Vec<(String, Option<RecordSet>)>, StepError> {
+async fn cname_records(ctx: &RunContext) -> Result<Vec<(String, Option<RecordSet>)>, StepError> {
     let name = tyk_dr_aws::route53::normalize_name(&ctx.config.dns.redis_cname);
     let mut out = Vec::new();
     for zone in ctx.zones_named(&ctx.config.dns.private_zone, true).await? {
@@ -44,12 +124,14 @@ async fn cname_records(ctx: &Ctx) -> Result<Vec<(String, Option<RecordSet>)>, St
     Ok(out)
 }
 
-pub(super) async fn observe_cname(ctx: &Ctx) -> Result<Observation, StepError> {
+async fn observe_cname(ctx: &RunContext) -> Result<Observation<CnameSeen>, StepError> {
     if !ctx.self_managed() {
         // Each region's private zone points the CNAME at its own group's primary endpoint
         // (see `tyk-dr cfn`); promotion made the target's endpoint writable, so nothing moves.
         return Ok(Observation::new(
-            json!({"cname": "ElastiCache: each region's zone already targets its own group's primary endpoint"}),
+            CnameSeen::ElastiCache {
+                cname: "ElastiCache: each region's zone already targets its own group's primary endpoint",
+            },
             Vec::new(),
         ));
     }
@@ -68,15 +150,21 @@ pub(super) async fn observe_cname(ctx: &Ctx) -> Result<Observation, StepError> {
                 ctx.config.dns.redis_cname
             ));
         }
-        now.push(json!({"zone": zone, "value": value}));
+        now.push(ZoneCname {
+            zone: zone.clone(),
+            value,
+        });
     }
     Ok(Observation::new(
-        json!({"cname": now, "target": target}),
+        CnameSeen::SelfManaged { cname: now, target },
         actions,
     ))
 }
 
-pub(super) async fn flip_cname(ctx: &Ctx, obs: &Observation) -> Result<Facts, StepError> {
+async fn flip_cname(ctx: &RunContext, seen: &CnameSeen) -> Result<RunFacts, StepError> {
+    let CnameSeen::SelfManaged { cname: zones, .. } = seen else {
+        return Ok(RunFacts::default());
+    };
     let target = cname_target(ctx, ctx.transition.to)?;
     let record = RecordSet::simple(
         &ctx.config.dns.redis_cname,
@@ -85,11 +173,10 @@ pub(super) async fn flip_cname(ctx: &Ctx, obs: &Observation) -> Result<Facts, St
         &[&target],
     );
     let mut changes = Vec::new();
-    for zone in obs.observed["cname"].as_array().into_iter().flatten() {
-        let zone = zone["zone"].as_str().unwrap_or_default();
+    for zone in zones {
         changes.push(
             ctx.route53
-                .upsert_record(zone, &record)
+                .upsert_record(&zone.zone, &record)
                 .await
                 .map_err(|e| StepError::Failed(e.to_string()))?,
         );
@@ -104,13 +191,16 @@ pub(super) async fn flip_cname(ctx: &Ctx, obs: &Observation) -> Result<Facts, St
             .iter()
             .any(|c| tyk_dr_aws::route53::normalize_name(c) == want)
         {
-            return Ok(fact("cname_flipped_at_ms", crate::probes::now_ms()));
+            return Ok(RunFacts {
+                cname_flipped_at_ms: Some(crate::probes::now_ms()),
+                ..Default::default()
+            });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
-async fn wait_in_sync(ctx: &Ctx, changes: &[String]) -> Result<(), StepError> {
+async fn wait_in_sync(ctx: &RunContext, changes: &[String]) -> Result<(), StepError> {
     for change in changes {
         // Bounded by the step's timeout, which the engine enforces around this call.
         while !ctx
@@ -126,7 +216,7 @@ async fn wait_in_sync(ctx: &Ctx, changes: &[String]) -> Result<(), StepError> {
 }
 
 /// IPs of one side's gateways, from `[gateway.endpoints]`.
-fn gateway_ips(ctx: &Ctx, side: Side) -> BTreeSet<IpAddr> {
+fn gateway_ips(ctx: &RunContext, side: Side) -> BTreeSet<IpAddr> {
     ctx.config
         .gateway
         .endpoints
@@ -136,7 +226,7 @@ fn gateway_ips(ctx: &Ctx, side: Side) -> BTreeSet<IpAddr> {
         .collect()
 }
 
-pub(super) async fn observe_global(ctx: &Ctx) -> Result<Observation, StepError> {
+async fn observe_global(ctx: &RunContext) -> Result<Observation<GlobalSeen>, StepError> {
     let want = gateway_ips(ctx, ctx.transition.to);
     if want.is_empty() {
         return Err(StepError::Failed(format!(
@@ -158,12 +248,18 @@ pub(super) async fn observe_global(ctx: &Ctx) -> Result<Observation, StepError> 
         });
     }
     Ok(Observation::new(
-        json!({"answer": answer, "target_ips": want}),
+        GlobalSeen {
+            answer,
+            target_ips: want,
+        },
         actions,
     ))
 }
 
-pub(super) async fn flip_global(ctx: &Ctx, obs: &Observation) -> Result<Facts, StepError> {
+async fn flip_global(
+    ctx: &RunContext,
+    obs: &Observation<GlobalSeen>,
+) -> Result<RunFacts, StepError> {
     let want = gateway_ips(ctx, ctx.transition.to);
     if ctx.config.dns.flip_mode == FlipMode::Upsert && !obs.actions.is_empty() {
         let zone = super::fence::public_zone(ctx).await?;
@@ -186,7 +282,10 @@ pub(super) async fn flip_global(ctx: &Ctx, obs: &Observation) -> Result<Facts, S
     loop {
         let answer = dns::resolve(&ctx.resolver, &ctx.config.dns.global_name).await;
         if !answer.addresses.is_empty() && answer.addresses.iter().all(|a| want.contains(a)) {
-            return Ok(fact("dns_flipped_at_ms", crate::probes::now_ms()));
+            return Ok(RunFacts {
+                dns_flipped_at_ms: Some(crate::probes::now_ms()),
+                ..Default::default()
+            });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -22,10 +22,11 @@ use std::time::Duration;
 use serde_json::json;
 use tyk_dr_aws::elasticache::{ElastiCache, GlobalGroup};
 
-use super::{Facts, Observation, StepError};
+use super::{Observation, StepError};
 use crate::config::Side;
 use crate::plan::desired::cache_name;
-use crate::playbook::context::Ctx;
+use crate::playbook::context::RunContext;
+use crate::playbook::facts::RunFacts;
 
 /// How often promotion polls the datastore (AWS takes minutes; faster polls only cost calls).
 const POLL: Duration = Duration::from_secs(5);
@@ -122,7 +123,7 @@ async fn datastore_of(
         .find(|g| g.members.iter().any(|(id, _, _)| id == group)))
 }
 
-fn target(ctx: &Ctx) -> Result<(&ElastiCache, String, String), StepError> {
+fn target(ctx: &RunContext) -> Result<(&ElastiCache, String, String), StepError> {
     let side = ctx.transition.to;
     Ok((
         ctx.cache(side)?,
@@ -131,11 +132,11 @@ fn target(ctx: &Ctx) -> Result<(&ElastiCache, String, String), StepError> {
     ))
 }
 
-fn source_lost(ctx: &Ctx) -> bool {
-    ctx.facts.get("source_reachable") == Some(&json!(false))
+fn source_lost(ctx: &RunContext) -> bool {
+    ctx.facts.source_reachable == Some(false)
 }
 
-pub(super) async fn observe_promote(ctx: &Ctx) -> Result<Observation, StepError> {
+pub(super) async fn observe_promote(ctx: &RunContext) -> Result<Observation, StepError> {
     let (cache, group, region) = target(ctx)?;
     let global = datastore_of(cache, &ctx.config.project, &group).await?;
     let decision = decide(global.as_ref(), &group, &region, source_lost(ctx));
@@ -160,13 +161,13 @@ pub(super) async fn observe_promote(ctx: &Ctx) -> Result<Observation, StepError>
     ))
 }
 
-pub(super) async fn promote(ctx: &Ctx) -> Result<Facts, StepError> {
+pub(super) async fn promote(ctx: &RunContext) -> Result<RunFacts, StepError> {
     let (cache, group, region) = target(ctx)?;
     // Decide again on fresh state: the observation may be minutes old after a pause.
     let global = datastore_of(cache, &ctx.config.project, &group).await?;
     let decision =
         decide(global.as_ref(), &group, &region, source_lost(ctx)).map_err(StepError::Failed)?;
-    let mut facts = Facts::new();
+    let mut facts = RunFacts::default();
     match &decision {
         Promotion::Done(_) => {}
         Promotion::Failover {
@@ -188,7 +189,7 @@ pub(super) async fn promote(ctx: &Ctx) -> Result<Facts, StepError> {
                 .disassociate_global_group(global_id, group, region)
                 .await
                 .map_err(|e| StepError::Failed(e.to_string()))?;
-            facts.insert("elasticache_detached".into(), json!(global_id));
+            facts.elasticache_detached = Some(global_id.clone());
         }
     }
     // Bounded by the step's timeout, which the engine enforces around this call.
@@ -211,12 +212,12 @@ pub(super) async fn promote(ctx: &Ctx) -> Result<Facts, StepError> {
         }
         tokio::time::sleep(POLL).await;
     }
-    facts.insert("promoted_at_ms".into(), json!(crate::probes::now_ms()));
-    facts.insert("elasticache_primary".into(), json!(group));
+    facts.promoted_at_ms = Some(crate::probes::now_ms());
+    facts.elasticache_primary = Some(group);
     Ok(facts)
 }
 
-pub(super) async fn observe_resync(ctx: &Ctx) -> Result<Observation, StepError> {
+pub(super) async fn observe_resync(ctx: &RunContext) -> Result<Observation, StepError> {
     let side = ctx.transition.to;
     let group = cache_name(&ctx.config, side);
     let global = datastore_of(ctx.cache(side)?, &ctx.config.project, &group).await?;
@@ -262,7 +263,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::playbook::context::Transition;
-    use crate::playbook::steps::{NoParams, PromoteParams, StepKind};
+    use crate::playbook::steps::{FlipCname, PromoteParams, Step, StepKind};
 
     const NS: &str = "http://elasticache.amazonaws.com/doc/2015-02-02/";
 
@@ -295,7 +296,7 @@ mod tests {
     }
 
     /// A context for `project = "pay"` on ElastiCache whose passive-region client replays `answers`.
-    async fn ctx_with(answers: Vec<String>) -> (Ctx, StaticReplayClient) {
+    async fn ctx_with(answers: Vec<String>) -> (RunContext, StaticReplayClient) {
         let config: Config = toml::from_str("project = \"pay\"").unwrap();
         let replay = StaticReplayClient::new(answers.into_iter().map(event).collect());
         // Static test credentials; the replay client answers instead of any endpoint.
@@ -304,7 +305,7 @@ mod tests {
             .to_builder()
             .http_client(replay.clone())
             .build();
-        let mut ctx = Ctx::new(
+        let mut ctx = RunContext::new(
             config,
             Transition {
                 from: Side::Active,
@@ -347,14 +348,18 @@ mod tests {
             describe("primary", "available"), // the wait sees the promotion
         ])
         .await;
-        ctx.facts.insert("source_reachable".into(), json!(true));
-        let step = StepKind::PromoteRedis(PromoteParams::default());
+        ctx.facts.source_reachable = Some(true);
+        let step = PromoteParams::default();
         assert_eq!(step.timeout_floor(&ctx), Some(PROMOTION_TIMEOUT));
+        assert_eq!(
+            StepKind::PromoteRedis(step.clone()).timeout(&ctx, Duration::from_secs(20)),
+            PROMOTION_TIMEOUT
+        );
         let obs = step.observe(&ctx).await.unwrap();
         assert_eq!(obs.actions.len(), 1, "{:?}", obs.actions);
         assert!(obs.actions[0].starts_with("FailoverGlobalReplicationGroup ldgnf-pay"));
         let facts = step.act(&ctx, &obs).await.unwrap();
-        assert_eq!(facts["elasticache_primary"], "pay-passive");
+        assert_eq!(facts.elasticache_primary.as_deref(), Some("pay-passive"));
         assert_eq!(
             sent(&replay),
             [
@@ -374,9 +379,9 @@ mod tests {
             format!("<DescribeGlobalReplicationGroupsResponse xmlns=\"{NS}\"><DescribeGlobalReplicationGroupsResult><GlobalReplicationGroups/></DescribeGlobalReplicationGroupsResult></DescribeGlobalReplicationGroupsResponse>"),
         ])
         .await;
-        ctx.facts.insert("source_reachable".into(), json!(false));
+        ctx.facts.source_reachable = Some(false);
         let facts = promote(&ctx).await.unwrap();
-        assert_eq!(facts["elasticache_detached"], "ldgnf-pay");
+        assert_eq!(facts.elasticache_detached.as_deref(), Some("ldgnf-pay"));
         assert_eq!(
             sent(&replay),
             [
@@ -396,7 +401,7 @@ mod tests {
             .unwrap();
         assert!(obs.actions.is_empty(), "{:?}", obs.actions);
         assert_eq!(sent(&replay), ["Action=DescribeGlobalReplicationGroups"]);
-        let cname = StepKind::FlipCname(NoParams {})
+        let cname = StepKind::FlipCname(FlipCname {})
             .observe(&ctx)
             .await
             .unwrap();

@@ -1,13 +1,63 @@
-//! Steps beyond the core sequence: `webhook` and `approval`.
+//! Steps beyond the core sequence: `webhook`, `approval` and `report`.
 
-use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{fact, Facts, StepError};
-use crate::playbook::context::{innermost, Ctx};
+use super::{unit_steps, Observation, Step, StepError};
+use crate::playbook::context::{innermost, RunContext};
+use crate::playbook::facts::RunFacts;
+use crate::prompt::{self, Accept};
+
+unit_steps! {
+    /// `report`: summarise the run (the report is also written at the end of every run).
+    Summary,
+}
+
+impl Step for Summary {
+    type Seen = ();
+
+    async fn observe(&self, _ctx: &RunContext) -> Result<Observation<()>, StepError> {
+        Ok(Observation::new((), vec!["summarise the run".into()]))
+    }
+
+    async fn act(&self, _ctx: &RunContext, _obs: &Observation<()>) -> Result<RunFacts, StepError> {
+        Ok(RunFacts::default())
+    }
+}
+
+impl Step for WebhookParams {
+    type Seen = ();
+
+    async fn observe(&self, _ctx: &RunContext) -> Result<Observation<()>, StepError> {
+        Ok(Observation::new(
+            (),
+            vec![format!("POST a notification to {}", self.url)],
+        ))
+    }
+
+    async fn act(&self, ctx: &RunContext, _obs: &Observation<()>) -> Result<RunFacts, StepError> {
+        webhook(ctx, self).await
+    }
+}
+
+impl Step for ApprovalParams {
+    type Seen = ();
+
+    async fn observe(&self, _ctx: &RunContext) -> Result<Observation<()>, StepError> {
+        Ok(Observation::new((), vec![format!("ask: {}", self.message)]))
+    }
+
+    async fn act(&self, ctx: &RunContext, _obs: &Observation<()>) -> Result<RunFacts, StepError> {
+        approval(ctx, self)
+    }
+
+    /// An operator may take a while.
+    fn default_timeout(&self) -> Duration {
+        Duration::from_secs(3600)
+    }
+}
 
 /// Parameters of `webhook`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -28,7 +78,7 @@ pub struct ApprovalParams {
     pub message: String,
 }
 
-pub(super) async fn webhook(ctx: &Ctx, p: &WebhookParams) -> Result<Facts, StepError> {
+async fn webhook(ctx: &RunContext, p: &WebhookParams) -> Result<RunFacts, StepError> {
     let body = json!({
         "run_id": ctx.run_id,
         "from": ctx.region(ctx.transition.from),
@@ -44,7 +94,10 @@ pub(super) async fn webhook(ctx: &Ctx, p: &WebhookParams) -> Result<Facts, StepE
         .send()
         .await;
     match resp {
-        Ok(r) if r.status().is_success() => Ok(fact("webhook_status", r.status().as_u16())),
+        Ok(r) if r.status().is_success() => Ok(RunFacts {
+            webhook_status: Some(r.status().as_u16()),
+            ..Default::default()
+        }),
         Ok(r) => Err(StepError::Failed(format!(
             "{} answered HTTP {}",
             p.url,
@@ -54,30 +107,19 @@ pub(super) async fn webhook(ctx: &Ctx, p: &WebhookParams) -> Result<Facts, StepE
     }
 }
 
-pub(super) fn approval(ctx: &Ctx, p: &ApprovalParams) -> Result<Facts, StepError> {
+fn approval(ctx: &RunContext, p: &ApprovalParams) -> Result<RunFacts, StepError> {
     if confirm(&p.message, ctx.assume_yes)? {
-        Ok(fact("approved", true))
+        Ok(RunFacts {
+            approved: Some(true),
+            ..Default::default()
+        })
     } else {
         Err(StepError::Failed(format!("not approved: {}", p.message)))
     }
 }
 
-/// Asks on the terminal; `--yes` answers for the operator; no terminal and no `--yes` is an error.
+/// Asks the operator during a run ([`crate::prompt`]); nobody to answer is a step failure.
 pub fn confirm(question: &str, assume_yes: bool) -> Result<bool, StepError> {
-    if assume_yes {
-        return Ok(true);
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(StepError::Failed(format!(
-            "{question}: needs an answer; run in a terminal or pass --yes"
-        )));
-    }
-    eprint!("{question} [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| StepError::Failed(e.to_string()))?;
-    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+    prompt::confirm(question, assume_yes, Accept::YesOrY)
+        .map_err(|e| StepError::Failed(e.to_string()))
 }

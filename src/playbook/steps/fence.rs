@@ -3,17 +3,58 @@
 //! pauses writes. An unreachable source is recorded, never waited on.
 
 use futures_util::future::join_all;
-use serde_json::json;
+use serde::Serialize;
 
-use super::{Facts, Observation, StepError};
-use crate::playbook::context::Ctx;
+use super::{unit_steps, Observation, Step, StepError};
+use crate::playbook::context::RunContext;
 use crate::playbook::epoch::{self, Epoch, EpochError};
-use crate::probes::redis as redis_probe;
+use crate::playbook::facts::RunFacts;
+use crate::probes::redis::{self as redis_probe, RedisProbe};
+
+unit_steps! {
+    /// `fence`: take the epoch, fence the source gateways, pause writes on the source Redis.
+    Fence,
+}
+
+/// What fence found.
+#[derive(Debug, Clone, Serialize)]
+pub struct FenceSeen {
+    /// The epoch record as it was.
+    epoch: Option<Epoch>,
+    /// The source's Redis primary.
+    source_redis: SourceRedis,
+}
+
+/// The source's Redis as fence sees it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum SourceRedis {
+    /// Self-managed: the primary, as probed.
+    Probed(RedisProbe),
+    /// ElastiCache: nothing to probe, and why.
+    NotProbed(&'static str),
+}
+
+impl Step for Fence {
+    type Seen = FenceSeen;
+
+    async fn observe(&self, ctx: &RunContext) -> Result<Observation<FenceSeen>, StepError> {
+        observe(ctx).await
+    }
+
+    async fn act(
+        &self,
+        ctx: &RunContext,
+        obs: &Observation<FenceSeen>,
+    ) -> Result<RunFacts, StepError> {
+        act(ctx, obs).await
+    }
+}
 
 /// How long the source Redis pauses writes; promote-redis demotes it well before this ends.
 const PAUSE_MS: u64 = 120_000;
 
-pub(super) async fn observe(ctx: &Ctx) -> Result<Observation, StepError> {
+async fn observe(ctx: &RunContext) -> Result<Observation<FenceSeen>, StepError> {
     let zone = public_zone(ctx).await?;
     let current = epoch::read(&ctx.route53, &zone, &ctx.config.dns.global_name)
         .await
@@ -35,7 +76,12 @@ pub(super) async fn observe(ctx: &Ctx) -> Result<Observation, StepError> {
     if !ctx.self_managed() {
         // ElastiCache: AWS's failover makes the old primary group read-only itself.
         return Ok(Observation::new(
-            json!({"epoch": current.as_ref().map(|(e, _)| e), "source_redis": "ElastiCache: demoted by the Global Datastore failover"}),
+            FenceSeen {
+                epoch: current.map(|(e, _)| e),
+                source_redis: SourceRedis::NotProbed(
+                    "ElastiCache: demoted by the Global Datastore failover",
+                ),
+            },
             actions,
         ));
     }
@@ -49,16 +95,16 @@ pub(super) async fn observe(ctx: &Ctx) -> Result<Observation, StepError> {
         });
     }
     Ok(Observation::new(
-        json!({
-            "epoch": current.as_ref().map(|(e, _)| e),
-            "source_redis": probe,
-        }),
+        FenceSeen {
+            epoch: current.map(|(e, _)| e),
+            source_redis: SourceRedis::Probed(probe),
+        },
         actions,
     ))
 }
 
-pub(super) async fn act(ctx: &Ctx, obs: &Observation) -> Result<Facts, StepError> {
-    let mut facts = Facts::new();
+async fn act(ctx: &RunContext, obs: &Observation<FenceSeen>) -> Result<RunFacts, StepError> {
+    let mut facts = RunFacts::default();
     let zone = public_zone(ctx).await?;
     let global = &ctx.config.dns.global_name;
     let target_region = ctx.region(ctx.transition.to).to_owned();
@@ -69,15 +115,14 @@ pub(super) async fn act(ctx: &Ctx, obs: &Observation) -> Result<Facts, StepError
         Some((e, _)) if e.active == target_region => {
             // Ours only if this run took it: recorded by a finished fence step, or this is the
             // retry of a fence step that crashed after moving the epoch.
-            let ours = ctx.fact_i64("epoch") == Some(e.number as i64)
-                || ctx.facts.get("retrying_step") == Some(&json!(true));
+            let ours = ctx.facts.epoch == Some(e.number) || ctx.retrying;
             if !ours {
                 return Err(StepError::LostEpoch(format!(
                     "epoch {} already names {target_region}: another (or an earlier) run did this failover; this run changed nothing",
                     e.number
                 )));
             }
-            facts.insert("epoch".into(), json!(e.number));
+            facts.epoch = Some(e.number);
         }
         _ => {
             let next = Epoch {
@@ -87,7 +132,7 @@ pub(super) async fn act(ctx: &Ctx, obs: &Observation) -> Result<Facts, StepError
             let claim = format!("{}->{}", ctx.region(ctx.transition.from), target_region);
             match epoch::advance(&ctx.route53, &zone, global, current.as_ref().map(|(_, r)| r), &next, &claim).await {
                 Ok(()) => {
-                    facts.insert("epoch".into(), json!(next.number));
+                    facts.epoch = Some(next.number);
                 }
                 Err(EpochError::Lost(n)) => {
                     return Err(StepError::LostEpoch(format!(
@@ -98,14 +143,13 @@ pub(super) async fn act(ctx: &Ctx, obs: &Observation) -> Result<Facts, StepError
             }
         }
     }
-    facts.insert("fenced_at_ms".into(), json!(crate::probes::now_ms()));
+    facts.fenced_at_ms = Some(crate::probes::now_ms());
     // Every source component at once, each bounded: a dead or hung region costs one timeout,
     // and gateways preflight already found silent cost nothing (they are recorded as unreachable).
-    let down: Vec<&str> = ctx
+    let down: &[String] = ctx
         .facts
-        .get("source_gateways_down")
-        .and_then(|v| v.as_array())
-        .map(|a| a.iter().filter_map(|u| u.as_str()).collect())
+        .source_gateways_down
+        .as_deref()
         .unwrap_or_default();
     let fences = join_all(
         ctx.config
@@ -114,7 +158,7 @@ pub(super) async fn act(ctx: &Ctx, obs: &Observation) -> Result<Facts, StepError
             .of(ctx.transition.from)
             .iter()
             .map(|url| {
-                let skip = down.contains(&url.as_str());
+                let skip = down.contains(url);
                 async move {
                     if skip {
                         return (
@@ -135,8 +179,7 @@ pub(super) async fn act(ctx: &Ctx, obs: &Observation) -> Result<Facts, StepError
     } else {
         ""
     };
-    let pause_wanted = obs.observed["source_redis"]["reachable"] == true
-        && obs.observed["source_redis"]["role"] == "master";
+    let pause_wanted = matches!(&obs.observed.source_redis, SourceRedis::Probed(p) if p.reachable && p.is_primary());
     let pause = async {
         if !pause_wanted {
             return None;
@@ -165,14 +208,10 @@ pub(super) async fn act(ctx: &Ctx, obs: &Observation) -> Result<Facts, StepError
             Err(e) => unreachable.push(e),
         }
     }
-    facts.insert("source_gateways_unreachable".into(), json!(unreachable));
+    facts.source_gateways_unreachable = Some(unreachable);
     match paused {
-        Some(Ok(offset)) => {
-            facts.insert("source_offset".into(), json!(offset));
-        }
-        Some(Err(e)) => {
-            facts.insert("source_redis_error".into(), json!(e));
-        }
+        Some(Ok(offset)) => facts.source_offset = Some(offset),
+        Some(Err(e)) => facts.source_redis_error = Some(e),
         None => {}
     }
     Ok(facts)
@@ -180,7 +219,7 @@ pub(super) async fn act(ctx: &Ctx, obs: &Observation) -> Result<Facts, StepError
 
 /// `CLIENT PAUSE .. WRITE` on the source primary (unless `pause` is false: a shadow drill only
 /// reads the customers' primary); returns its replication offset, read after the pause.
-async fn pause_writes(ctx: &Ctx, addr: &str, pause: bool) -> Result<i64, String> {
+async fn pause_writes(ctx: &RunContext, addr: &str, pause: bool) -> Result<i64, String> {
     let mut con = redis_probe::connect(addr, &ctx.redis).await?;
     if pause {
         redis::cmd("CLIENT")
@@ -203,7 +242,7 @@ async fn pause_writes(ctx: &Ctx, addr: &str, pause: bool) -> Result<i64, String>
 }
 
 /// The public zone holding the global name and the epoch record.
-pub(super) async fn public_zone(ctx: &Ctx) -> Result<String, StepError> {
+pub(super) async fn public_zone(ctx: &RunContext) -> Result<String, StepError> {
     Ok(ctx
         .zones_named(&ctx.config.dns.public_zone, false)
         .await?

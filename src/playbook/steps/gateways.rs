@@ -5,13 +5,42 @@
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use serde_json::json;
+use serde::Serialize;
 
-use super::{fact, Facts, Observation, StepError};
-use crate::playbook::context::Ctx;
-use crate::probes::gateway;
+use super::{unit_steps, Observation, Step, StepError};
+use crate::playbook::context::RunContext;
+use crate::playbook::facts::{Reconnected, RunFacts};
+use crate::probes::gateway::{self, GatewayProbe};
 
-pub(super) async fn observe(ctx: &Ctx) -> Result<Observation, StepError> {
+unit_steps! {
+    /// `recycle-gateways`: unfence the target's gateways; every gateway reconnects to Redis now.
+    RecycleGateways,
+}
+
+/// What recycle-gateways found.
+#[derive(Debug, Clone, Serialize)]
+pub struct GatewaysSeen {
+    /// The target's gateways, as probed.
+    target_gateways: Vec<GatewayProbe>,
+}
+
+impl Step for RecycleGateways {
+    type Seen = GatewaysSeen;
+
+    async fn observe(&self, ctx: &RunContext) -> Result<Observation<GatewaysSeen>, StepError> {
+        observe(ctx).await
+    }
+
+    async fn act(
+        &self,
+        ctx: &RunContext,
+        _obs: &Observation<GatewaysSeen>,
+    ) -> Result<RunFacts, StepError> {
+        recycle(ctx).await
+    }
+}
+
+async fn observe(ctx: &RunContext) -> Result<Observation<GatewaysSeen>, StepError> {
     let ready_path = &ctx.config.dns.health_check_path;
     let mut seen = Vec::new();
     let mut actions = Vec::new();
@@ -23,10 +52,15 @@ pub(super) async fn observe(ctx: &Ctx) -> Result<Observation, StepError> {
         seen.push(g);
     }
     actions.push("make every reachable gateway reconnect to Redis".into());
-    Ok(Observation::new(json!({"target_gateways": seen}), actions))
+    Ok(Observation::new(
+        GatewaysSeen {
+            target_gateways: seen,
+        },
+        actions,
+    ))
 }
 
-pub(super) async fn recycle(ctx: &Ctx) -> Result<Facts, StepError> {
+async fn recycle(ctx: &RunContext) -> Result<RunFacts, StepError> {
     let (from, to) = (ctx.transition.from, ctx.transition.to);
     // Self-managed: each gateway must report the new primary's address. ElastiCache: the region's
     // own endpoint stays the same (it became writable), so a fresh connection is enough.
@@ -64,7 +98,10 @@ pub(super) async fn recycle(ctx: &Ctx) -> Result<Facts, StepError> {
                         if a["connected"] == true
                             && target_primary.as_deref().is_none_or(|t| a["address"] == t) =>
                     {
-                        return json!({"gateway": url, "attempts": attempts});
+                        return Reconnected {
+                            gateway: url.clone(),
+                            attempts,
+                        };
                     }
                     (u, a) => tracing::debug!("{url}: unfence {u:?}, reconnect {a:?}; retrying"),
                 }
@@ -75,7 +112,9 @@ pub(super) async fn recycle(ctx: &Ctx) -> Result<Facts, StepError> {
     // Best effort only: a hung source must not hold up the new region (its gateways are fenced).
     let source = tokio::time::timeout(Duration::from_millis(300), source);
     let (_, reconnected) = tokio::join!(source, target);
-    let mut facts = fact("gateways_ready_at_ms", crate::probes::now_ms());
-    facts.insert("reconnected".into(), json!(reconnected));
-    Ok(facts)
+    Ok(RunFacts {
+        gateways_ready_at_ms: Some(crate::probes::now_ms()),
+        reconnected: Some(reconnected),
+        ..Default::default()
+    })
 }

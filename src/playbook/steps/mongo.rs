@@ -25,19 +25,34 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tyk_dr_mongo::{next_step, plan_all, survey, MongoAdmin, Step, Topology, View};
 
-use super::{Facts, Observation, StepError};
+use super::{unit_steps, Observation, Step as PlaybookStep, StepError};
 use crate::config::{Mongo, Side};
-use crate::playbook::context::{Ctx, Transition};
+use crate::playbook::context::{RunContext, Transition};
+use crate::playbook::facts::RunFacts;
 
 /// How often act re-reads the set while waiting for an election.
 const POLL: Duration = Duration::from_millis(500);
 
-pub(super) async fn observe(ctx: &Ctx) -> Result<Observation, StepError> {
-    Move::new(ctx).observe().await
+unit_steps! {
+    /// `mongo`: move the MongoDB replica set's primary to the target region.
+    MoveMongo,
 }
 
-pub(super) async fn act(ctx: &Ctx) -> Result<Facts, StepError> {
-    Move::new(ctx).act().await
+impl PlaybookStep for MoveMongo {
+    /// The replica set as the journal records it (act reads the set again before each move).
+    type Seen = Value;
+
+    async fn observe(&self, ctx: &RunContext) -> Result<Observation, StepError> {
+        Move::new(ctx).observe().await
+    }
+
+    async fn act(&self, ctx: &RunContext, _obs: &Observation) -> Result<RunFacts, StepError> {
+        Move::new(ctx).act().await
+    }
+
+    fn default_timeout(&self) -> Duration {
+        Duration::from_secs(60)
+    }
 }
 
 /// One run of the step: what it needs from the context, so tests can build it with a fake.
@@ -50,7 +65,7 @@ struct Move<'a> {
 }
 
 impl<'a> Move<'a> {
-    fn new(ctx: &'a Ctx) -> Self {
+    fn new(ctx: &'a RunContext) -> Self {
         Self {
             admin: ctx.mongo.as_ref(),
             mongo: &ctx.config.mongo,
@@ -113,9 +128,9 @@ impl<'a> Move<'a> {
         Ok(Observation::new(observed(&view), actions))
     }
 
-    async fn act(&self) -> Result<Facts, StepError> {
+    async fn act(&self) -> Result<RunFacts, StepError> {
         let topo = self.topology()?;
-        let mut facts = Facts::new();
+        let mut facts = RunFacts::default();
         let mut stepped_down = false;
         let mut writes = 0;
         let write_limit = 2 * (topo.source.len() + topo.target.len()) + 4;
@@ -124,8 +139,8 @@ impl<'a> Move<'a> {
             let step = next_step(&view, &topo).map_err(|e| StepError::Failed(e.to_string()))?;
             match step {
                 Step::Done { primary } => {
-                    facts.insert("mongo_primary".into(), primary.into());
-                    facts.insert("mongo_config_version".into(), view.config.version.into());
+                    facts.mongo_primary = Some(primary);
+                    facts.mongo_config_version = Some(view.config.version);
                     return Ok(facts);
                 }
                 Step::AwaitPrimary { .. } => tokio::time::sleep(self.poll).await,
@@ -168,8 +183,8 @@ impl<'a> Move<'a> {
                     tracing::warn!("MongoDB: {summary}");
                     writes += 1;
                     self.send(&host, command).await?;
-                    facts.insert("mongo_forced_reconfig".into(), true.into());
-                    facts.insert("mongo_removed_members".into(), json!(removed));
+                    facts.mongo_forced_reconfig = Some(true);
+                    facts.mongo_removed_members = Some(removed);
                 }
             }
             if writes > write_limit {

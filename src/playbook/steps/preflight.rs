@@ -2,11 +2,12 @@
 //! refuses the run (unless `--force`) when the target cannot serve.
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{json, Value};
 
-use super::{fact, Facts, Observation, StepError};
-use crate::playbook::context::Ctx;
-use crate::status::{self, Probes};
+use super::{Observation, Step, StepError};
+use crate::playbook::context::RunContext;
+use crate::playbook::facts::RunFacts;
+use crate::status;
 
 /// Parameters of `preflight`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -17,21 +18,73 @@ pub struct PreflightParams {
     pub max_canary_age: Option<std::time::Duration>,
 }
 
-pub(super) async fn observe(ctx: &Ctx, p: &PreflightParams) -> Result<Observation, StepError> {
+/// What preflight found.
+#[derive(Debug, Clone, Serialize)]
+pub struct PreflightSeen {
+    /// The target's Redis primary (self-managed) or replication group (ElastiCache), as probed.
+    target_redis: Value,
+    /// Target gateways answering `/hello`.
+    target_gateways_answering: usize,
+    /// The source's Redis (or its region's ElastiCache API) answered.
+    source_redis_reachable: bool,
+    /// Source gateways answering `/hello`.
+    source_gateways_answering: usize,
+    /// Source gateways that did not answer.
+    source_gateways_down: Vec<String>,
+    /// The target's canary age: the data a failover would lose now.
+    canary_age_ms: Option<i64>,
+    /// Why the target cannot take over (empty: it can).
+    problems: Vec<String>,
+}
+
+impl Step for PreflightParams {
+    type Seen = PreflightSeen;
+
+    async fn observe(&self, ctx: &RunContext) -> Result<Observation<PreflightSeen>, StepError> {
+        observe(ctx, self).await
+    }
+
+    async fn act(
+        &self,
+        ctx: &RunContext,
+        obs: &Observation<PreflightSeen>,
+    ) -> Result<RunFacts, StepError> {
+        let seen = &obs.observed;
+        if !seen.problems.is_empty() && !ctx.force {
+            return Err(StepError::Refused(seen.problems.join("; ")));
+        }
+        Ok(RunFacts {
+            source_reachable: Some(seen.source_redis_reachable),
+            expected_rpo_ms: seen.canary_age_ms,
+            source_gateways_down: Some(seen.source_gateways_down.clone()),
+            ..Default::default()
+        })
+    }
+
+    /// Preflight always acts: it records what it found, and refuses unfit targets.
+    fn acts_when_idle(&self) -> bool {
+        true
+    }
+}
+
+async fn observe(
+    ctx: &RunContext,
+    p: &PreflightParams,
+) -> Result<Observation<PreflightSeen>, StepError> {
     // A transition that already happened is not this run's to make (unless this run made it).
     let zone = super::fence::public_zone(ctx).await?;
     let epoch = crate::playbook::epoch::read(&ctx.route53, &zone, &ctx.config.dns.global_name)
         .await
         .map_err(StepError::Failed)?;
     if let Some((e, _)) = epoch.filter(|(e, _)| e.active == ctx.region(ctx.transition.to)) {
-        if ctx.fact_i64("epoch") != Some(e.number as i64) {
+        if ctx.facts.epoch != Some(e.number) {
             return Err(StepError::LostEpoch(format!(
                 "{} is already active (epoch {}): nothing to do; this run changed nothing",
                 e.active, e.number
             )));
         }
     }
-    let s = status::collect(&ctx.config, &Probes::new(&ctx.config)).await;
+    let s = status::collect(&ctx.config, &ctx.probes).await;
     let (from, to) = (s.region(ctx.transition.from), s.region(ctx.transition.to));
     let mut problems = Vec::new();
     let (target_redis, source_up, target_is_primary) = if ctx.self_managed() {
@@ -93,23 +146,28 @@ pub(super) async fn observe(ctx: &Ctx, p: &PreflightParams) -> Result<Observatio
             ));
         }
     }
-    let observed = json!({
-        "target_redis": target_redis,
-        "target_gateways_answering": to.gateways.iter().filter(|g| g.reachable).count(),
-        "source_redis_reachable": source_up,
-        "source_gateways_answering": from.gateways.iter().filter(|g| g.reachable).count(),
-        "source_gateways_down": from.gateways.iter().filter(|g| !g.reachable).map(|g| &g.url).collect::<Vec<_>>(),
-        "canary_age_ms": s.canary.age_ms,
-        "problems": problems,
-    });
     let actions = problems.iter().map(|p| format!("refuse: {p}")).collect();
+    let observed = PreflightSeen {
+        target_redis,
+        target_gateways_answering: to.gateways.iter().filter(|g| g.reachable).count(),
+        source_redis_reachable: source_up,
+        source_gateways_answering: from.gateways.iter().filter(|g| g.reachable).count(),
+        source_gateways_down: from
+            .gateways
+            .iter()
+            .filter(|g| !g.reachable)
+            .map(|g| g.url.clone())
+            .collect(),
+        canary_age_ms: s.canary.age_ms,
+        problems,
+    };
     Ok(Observation::new(observed, actions))
 }
 
 /// One side's replication group as its region's API reports it; an API that does not answer
 /// within 5 s counts as a lost region (the SDK would otherwise retry for much longer).
 async fn cache_group(
-    ctx: &Ctx,
+    ctx: &RunContext,
     side: crate::config::Side,
 ) -> Result<Option<tyk_dr_aws::elasticache::ReplicationGroup>, String> {
     let id = crate::plan::desired::cache_name(&ctx.config, side);
@@ -123,28 +181,4 @@ async fn cache_group(
         Ok(r) => r.map_err(|e| e.to_string()),
         Err(_) => Err(format!("no answer from {} within 5 s", ctx.region(side))),
     }
-}
-
-pub(super) fn act(ctx: &Ctx, _p: &PreflightParams, obs: &Observation) -> Result<Facts, StepError> {
-    let mut facts = fact(
-        "source_reachable",
-        obs.observed["source_redis_reachable"].clone(),
-    );
-    facts.insert(
-        "expected_rpo_ms".into(),
-        obs.observed["canary_age_ms"].clone(),
-    );
-    facts.insert(
-        "source_gateways_down".into(),
-        obs.observed["source_gateways_down"].clone(),
-    );
-    if !obs.actions.is_empty() && !ctx.force {
-        let reasons: Vec<&str> = obs
-            .actions
-            .iter()
-            .map(|a| a.trim_start_matches("refuse: "))
-            .collect();
-        return Err(StepError::Refused(reasons.join("; ")));
-    }
-    Ok(facts)
 }

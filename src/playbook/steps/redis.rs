@@ -5,11 +5,116 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::Value;
 
-use super::{Facts, Observation, StepError};
-use crate::playbook::context::Ctx;
+use super::{unit_steps, Observation, Step, StepError};
+use crate::playbook::context::RunContext;
+use crate::playbook::facts::{Resync, RunFacts};
 use crate::probes::redis::{self as redis_probe, RedisProbe, CANARY_KEY};
+
+unit_steps! {
+    /// `resync-redis`: make the returning region's Redis a replica of the current primary and
+    /// wait until it caught up (failback's first move).
+    ResyncRedis,
+}
+
+/// What promote-redis found.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum PromoteSeen {
+    /// Self-managed: both primaries, as probed.
+    SelfManaged {
+        /// The source's primary.
+        source: Box<RedisProbe>,
+        /// The target's primary.
+        target: Box<RedisProbe>,
+    },
+    /// ElastiCache: the Global Datastore and the decision (see [`super::elasticache`]).
+    ElastiCache(Value),
+}
+
+impl Step for PromoteParams {
+    type Seen = PromoteSeen;
+
+    async fn observe(&self, ctx: &RunContext) -> Result<Observation<PromoteSeen>, StepError> {
+        if ctx.self_managed() {
+            observe_promote(ctx).await
+        } else {
+            let obs = super::elasticache::observe_promote(ctx).await?;
+            Ok(Observation::new(
+                PromoteSeen::ElastiCache(obs.observed),
+                obs.actions,
+            ))
+        }
+    }
+
+    async fn act(
+        &self,
+        ctx: &RunContext,
+        obs: &Observation<PromoteSeen>,
+    ) -> Result<RunFacts, StepError> {
+        match &obs.observed {
+            PromoteSeen::SelfManaged { source, target } => promote(ctx, self, source, target).await,
+            PromoteSeen::ElastiCache(_) => super::elasticache::promote(ctx).await,
+        }
+    }
+
+    /// Promoting a Global Datastore takes AWS minutes, not the seconds a self-managed one takes.
+    fn timeout_floor(&self, ctx: &RunContext) -> Option<Duration> {
+        (!ctx.self_managed()).then_some(super::PROMOTION_TIMEOUT)
+    }
+}
+
+/// What resync-redis found.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum ResyncSeen {
+    /// Self-managed: the returning primary, as probed.
+    SelfManaged {
+        /// The returning region's primary.
+        returning: RedisProbe,
+        /// It serves customers (a shadow drill) and was never demoted.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        protected: bool,
+    },
+    /// ElastiCache: the returning group's datastore.
+    ElastiCache(Value),
+}
+
+impl Step for ResyncRedis {
+    type Seen = ResyncSeen;
+
+    async fn observe(&self, ctx: &RunContext) -> Result<Observation<ResyncSeen>, StepError> {
+        if ctx.self_managed() {
+            observe_resync(ctx).await
+        } else {
+            let obs = super::elasticache::observe_resync(ctx).await?;
+            Ok(Observation::new(
+                ResyncSeen::ElastiCache(obs.observed),
+                obs.actions,
+            ))
+        }
+    }
+
+    async fn act(
+        &self,
+        ctx: &RunContext,
+        obs: &Observation<ResyncSeen>,
+    ) -> Result<RunFacts, StepError> {
+        match &obs.observed {
+            ResyncSeen::SelfManaged {
+                returning,
+                protected,
+            } => resync(ctx, returning, *protected).await,
+            // ElastiCache observes nothing to do or fails: AWS keeps the secondary in sync.
+            ResyncSeen::ElastiCache(_) => Ok(RunFacts::default()),
+        }
+    }
+
+    fn default_timeout(&self) -> Duration {
+        Duration::from_secs(60)
+    }
+}
 
 /// Parameters of `promote-redis`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,7 +140,7 @@ impl Default for PromoteParams {
 }
 
 /// Sentinel watches these servers: promotion goes through it so it does not undo ours.
-fn uses_sentinel(ctx: &Ctx) -> bool {
+fn uses_sentinel(ctx: &RunContext) -> bool {
     ctx.config
         .redis
         .self_managed
@@ -47,7 +152,7 @@ fn host_port(addr: &str) -> (&str, &str) {
     addr.rsplit_once(':').unwrap_or((addr, "6379"))
 }
 
-async fn run(addr: &str, ctx: &Ctx, cmd: &mut redis::Cmd) -> Result<(), StepError> {
+async fn run(addr: &str, ctx: &RunContext, cmd: &mut redis::Cmd) -> Result<(), StepError> {
     let mut con = redis_probe::connect(addr, &ctx.redis)
         .await
         .map_err(StepError::Failed)?;
@@ -56,7 +161,7 @@ async fn run(addr: &str, ctx: &Ctx, cmd: &mut redis::Cmd) -> Result<(), StepErro
         .map_err(|e| StepError::Failed(format!("{addr}: {e}")))
 }
 
-async fn replicaof(ctx: &Ctx, addr: &str, primary: Option<&str>) -> Result<(), StepError> {
+async fn replicaof(ctx: &RunContext, addr: &str, primary: Option<&str>) -> Result<(), StepError> {
     let mut cmd = redis::cmd("REPLICAOF");
     match primary {
         Some(p) => {
@@ -72,7 +177,7 @@ async fn replicaof(ctx: &Ctx, addr: &str, primary: Option<&str>) -> Result<(), S
 
 /// Polls `addr` until `done` holds for its probe, or `limit` passes.
 async fn wait_until(
-    ctx: &Ctx,
+    ctx: &RunContext,
     addr: &str,
     limit: Duration,
     done: impl Fn(&RedisProbe) -> bool,
@@ -90,7 +195,7 @@ async fn wait_until(
     }
 }
 
-pub(super) async fn observe_promote(ctx: &Ctx) -> Result<Observation, StepError> {
+async fn observe_promote(ctx: &RunContext) -> Result<Observation<PromoteSeen>, StepError> {
     let (s, t) = (
         ctx.redis_primary(ctx.transition.from)?,
         ctx.redis_primary(ctx.transition.to)?,
@@ -110,36 +215,40 @@ pub(super) async fn observe_promote(ctx: &Ctx) -> Result<Observation, StepError>
         actions.push(format!("demote {s} to a replica of {t}"));
     }
     Ok(Observation::new(
-        json!({"source": source, "target": target}),
+        PromoteSeen::SelfManaged {
+            source: Box::new(source),
+            target: Box::new(target),
+        },
         actions,
     ))
 }
 
-pub(super) async fn promote(
-    ctx: &Ctx,
+async fn promote(
+    ctx: &RunContext,
     p: &PromoteParams,
-    obs: &Observation,
-) -> Result<Facts, StepError> {
+    source: &RedisProbe,
+    target: &RedisProbe,
+) -> Result<RunFacts, StepError> {
     let (s, t) = (
         ctx.redis_primary(ctx.transition.from)?,
         ctx.redis_primary(ctx.transition.to)?,
     );
-    let mut facts = Facts::new();
-    if obs.observed["target"]["role"] != "master" {
-        if let Some(offset) = ctx.fact_i64("source_offset") {
+    let mut facts = RunFacts::default();
+    if !target.is_primary() {
+        if let Some(offset) = ctx.facts.source_offset {
             // Planned failover: the source is paused; let the target drain its stream first (RPO 0).
             let caught = wait_until(ctx, t, p.catch_up_timeout, |r| {
                 r.offset.is_some_and(|o| o >= offset)
             })
             .await;
-            facts.insert("caught_up".into(), json!(caught.is_some()));
+            facts.caught_up = Some(caught.is_some());
         }
         if uses_sentinel(ctx) {
-            facts.extend(super::sentinel::failover(ctx, t).await?);
+            facts.merge(super::sentinel::failover(ctx, t).await?);
         } else {
             replicaof(ctx, t, None).await?;
         }
-        facts.insert("promoted_at_ms".into(), json!(crate::probes::now_ms()));
+        facts.promoted_at_ms = Some(crate::probes::now_ms());
     }
     // The newest canary the new primary holds bounds the data this failover lost.
     if let Ok(mut con) = redis_probe::connect(t, &ctx.redis).await {
@@ -147,20 +256,17 @@ pub(super) async fn promote(
             .await
             .ok()
             .flatten();
-        facts.insert("canary_ms".into(), json!(canary));
+        facts.canary_ms = canary;
     }
-    if obs.observed["source"]["reachable"] == true
-        && obs.observed["source"]["role"] == "master"
-        && !ctx.is_protected(s)
-    {
+    if source.reachable && source.is_primary() && !ctx.is_protected(s) {
         replicaof(ctx, s, Some(t)).await?;
         run(s, ctx, redis::cmd("CLIENT").arg("UNPAUSE")).await?;
-        facts.insert("source_demoted".into(), json!(true));
+        facts.source_demoted = Some(true);
     }
     Ok(facts)
 }
 
-pub(super) async fn observe_resync(ctx: &Ctx) -> Result<Observation, StepError> {
+async fn observe_resync(ctx: &RunContext) -> Result<Observation<ResyncSeen>, StepError> {
     let (current, returning) = (
         ctx.redis_primary(ctx.transition.from)?,
         ctx.redis_primary(ctx.transition.to)?,
@@ -169,7 +275,10 @@ pub(super) async fn observe_resync(ctx: &Ctx) -> Result<Observation, StepError> 
     if ctx.is_protected(returning) && probe.is_primary() {
         // A shadow drill never demoted the customers' primary: it has nothing to catch up on.
         return Ok(Observation::new(
-            json!({"returning": probe, "protected": true}),
+            ResyncSeen::SelfManaged {
+                returning: probe,
+                protected: true,
+            },
             Vec::new(),
         ));
     }
@@ -189,18 +298,31 @@ pub(super) async fn observe_resync(ctx: &Ctx) -> Result<Observation, StepError> 
             "wait until {returning} has caught up with {current}"
         ));
     }
-    Ok(Observation::new(json!({"returning": probe}), actions))
+    Ok(Observation::new(
+        ResyncSeen::SelfManaged {
+            returning: probe,
+            protected: false,
+        },
+        actions,
+    ))
 }
 
-pub(super) async fn resync(ctx: &Ctx, obs: &Observation) -> Result<Facts, StepError> {
+async fn resync(
+    ctx: &RunContext,
+    seen: &RedisProbe,
+    protected: bool,
+) -> Result<RunFacts, StepError> {
     let (current, returning) = (
         ctx.redis_primary(ctx.transition.from)?,
         ctx.redis_primary(ctx.transition.to)?,
     );
-    if obs.observed["protected"] == true {
-        return Ok(super::fact("resynced", json!("not needed: never demoted")));
+    if protected {
+        return Ok(RunFacts {
+            resynced: Some(Resync::NotNeeded("not needed: never demoted".into())),
+            ..Default::default()
+        });
     }
-    if obs.observed["returning"]["primary"] != current {
+    if seen.primary.as_deref() != Some(current) {
         replicaof(ctx, returning, Some(current)).await?;
     }
     // Bounded by the step's timeout, which the engine enforces around this call.
@@ -208,5 +330,8 @@ pub(super) async fn resync(ctx: &Ctx, obs: &Observation) -> Result<Facts, StepEr
         r.link_up == Some(true) && r.primary.as_deref() == Some(current)
     })
     .await;
-    Ok(super::fact("resynced", json!(synced.is_some())))
+    Ok(RunFacts {
+        resynced: Some(Resync::Synced(synced.is_some())),
+        ..Default::default()
+    })
 }

@@ -11,17 +11,16 @@
 
 use std::time::Duration;
 
-use serde_json::json;
-
-use super::{Facts, StepError};
-use crate::playbook::context::Ctx;
+use super::StepError;
+use crate::playbook::context::RunContext;
+use crate::playbook::facts::RunFacts;
 use crate::probes::redis as redis_probe;
 
 /// The preferred candidate's priority: the lowest non-zero value Sentinel accepts.
 const PREFERRED: i64 = 1;
 
 async fn query<T: redis::FromRedisValue>(
-    ctx: &Ctx,
+    ctx: &RunContext,
     addr: &str,
     cmd: &redis::Cmd,
 ) -> Result<T, String> {
@@ -32,7 +31,7 @@ async fn query<T: redis::FromRedisValue>(
 }
 
 /// The master Sentinel currently names, as `host:port`.
-async fn master_of(ctx: &Ctx, sentinel: &str, name: &str) -> Result<String, String> {
+async fn master_of(ctx: &RunContext, sentinel: &str, name: &str) -> Result<String, String> {
     let (host, port): (String, String) = query(
         ctx,
         sentinel,
@@ -44,7 +43,7 @@ async fn master_of(ctx: &Ctx, sentinel: &str, name: &str) -> Result<String, Stri
     Ok(format!("{host}:{port}"))
 }
 
-async fn set_priority(ctx: &Ctx, addr: &str, priority: i64) -> Result<(), StepError> {
+async fn set_priority(ctx: &RunContext, addr: &str, priority: i64) -> Result<(), StepError> {
     query::<()>(
         ctx,
         addr,
@@ -58,7 +57,7 @@ async fn set_priority(ctx: &Ctx, addr: &str, priority: i64) -> Result<(), StepEr
 }
 
 /// The first Sentinel that answers for `name`, with the master it names.
-pub(super) async fn find(ctx: &Ctx) -> Result<(String, String), StepError> {
+pub(super) async fn find(ctx: &RunContext) -> Result<(String, String), StepError> {
     let sm = ctx
         .config
         .redis
@@ -80,7 +79,7 @@ pub(super) async fn find(ctx: &Ctx) -> Result<(String, String), StepError> {
 }
 
 /// Makes `target` the master through Sentinel and waits until Sentinel names it.
-pub(super) async fn failover(ctx: &Ctx, target: &str) -> Result<Facts, StepError> {
+pub(super) async fn failover(ctx: &RunContext, target: &str) -> Result<RunFacts, StepError> {
     let name = ctx
         .config
         .redis
@@ -89,8 +88,10 @@ pub(super) async fn failover(ctx: &Ctx, target: &str) -> Result<Facts, StepError
         .map(|sm| sm.master_name.clone())
         .unwrap_or_default();
     let (sentinel, master) = find(ctx).await?;
-    let mut facts = Facts::new();
-    facts.insert("sentinel".into(), json!(sentinel));
+    let mut facts = RunFacts {
+        sentinel: Some(sentinel.clone()),
+        ..Default::default()
+    };
     if master == target {
         return Ok(facts);
     }
@@ -163,7 +164,7 @@ pub(super) async fn failover(ctx: &Ctx, target: &str) -> Result<Facts, StepError
     if original != PREFERRED {
         set_priority(ctx, target, original).await?;
     }
-    facts.insert("sentinel_failover_from".into(), json!(master));
+    facts.sentinel_failover_from = Some(master);
     Ok(facts)
 }
 
@@ -285,7 +286,7 @@ sentinels = ["127.0.3.30:26379", "127.0.3.31:26379", "127.0.3.32:26379"]
 "#,
         )
         .unwrap();
-        let ctx = Ctx::new(
+        let ctx = RunContext::new(
             config,
             Transition {
                 from: Side::Active,
@@ -317,7 +318,10 @@ sentinels = ["127.0.3.30:26379", "127.0.3.31:26379", "127.0.3.32:26379"]
                 .await
                 .expect("the failover finishes within 60 s")
                 .unwrap();
-        assert_eq!(facts["sentinel_failover_from"], "127.0.3.10:6379");
+        assert_eq!(
+            facts.sentinel_failover_from.as_deref(),
+            Some("127.0.3.10:6379")
+        );
         for s in ["127.0.3.30:26379", "127.0.3.31:26379"] {
             until("every Sentinel to name the new master", async || {
                 master_of(&ctx, s, "tyk").await.as_deref() == Ok("127.0.3.20:6379")
@@ -337,6 +341,6 @@ sentinels = ["127.0.3.30:26379", "127.0.3.31:26379", "127.0.3.32:26379"]
         assert_eq!(prio[1], "90");
         // Running it again changes nothing.
         let again = failover(&ctx, "127.0.3.20:6379").await.unwrap();
-        assert!(again.get("sentinel_failover_from").is_none(), "{again:?}");
+        assert!(again.sentinel_failover_from.is_none(), "{again:?}");
     }
 }

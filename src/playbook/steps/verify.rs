@@ -8,8 +8,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{Facts, StepError};
-use crate::playbook::context::{innermost, Ctx};
+use super::{Observation, Step, StepError};
+use crate::playbook::context::{innermost, RunContext};
+use crate::playbook::facts::RunFacts;
 use crate::probes::dns;
 
 /// Parameters of `verify`.
@@ -53,9 +54,33 @@ impl Default for VerifyParams {
     }
 }
 
+impl Step for VerifyParams {
+    type Seen = ();
+
+    async fn observe(&self, _ctx: &RunContext) -> Result<Observation<()>, StepError> {
+        Ok(Observation::new(
+            (),
+            vec!["send authenticated requests through the global name".into()],
+        ))
+    }
+
+    async fn act(&self, ctx: &RunContext, _obs: &Observation<()>) -> Result<RunFacts, StepError> {
+        run(ctx, self).await
+    }
+
+    fn default_timeout(&self) -> Duration {
+        Duration::from_secs(60)
+    }
+
+    /// Verifying is never "nothing to do": it is how the run knows it worked.
+    fn acts_when_idle(&self) -> bool {
+        true
+    }
+}
+
 /// Creates a key valid for every API for five minutes through a target gateway, retrying
 /// while the gateways settle (bounded by the step's timeout, which the engine enforces).
-async fn temporary_key(ctx: &Ctx) -> Result<(String, String), StepError> {
+async fn temporary_key(ctx: &RunContext) -> Result<(String, String), StepError> {
     loop {
         match try_temporary_key(ctx).await {
             Ok(k) => return Ok(k),
@@ -68,7 +93,7 @@ async fn temporary_key(ctx: &Ctx) -> Result<(String, String), StepError> {
     }
 }
 
-async fn try_temporary_key(ctx: &Ctx) -> Result<(String, String), StepError> {
+async fn try_temporary_key(ctx: &RunContext) -> Result<(String, String), StepError> {
     if ctx.gateway_secret.is_none() {
         return Err(StepError::Refused(
             "TYK_DR_GATEWAY_SECRET is not set".into(),
@@ -95,11 +120,11 @@ async fn try_temporary_key(ctx: &Ctx) -> Result<(String, String), StepError> {
     )))
 }
 
-pub(super) async fn run(ctx: &Ctx, p: &VerifyParams) -> Result<Facts, StepError> {
+async fn run(ctx: &RunContext, p: &VerifyParams) -> Result<RunFacts, StepError> {
     let (key_gateway, key) = temporary_key(ctx).await?;
     let target_region = ctx.region(ctx.transition.to).to_owned();
     let global = &ctx.config.dns.global_name;
-    let mut facts = Facts::new();
+    let mut facts = RunFacts::default();
     let mut streak = 0;
     let mut last_problem = String::new();
     // Bounded by the step's timeout, which the engine enforces around this call.
@@ -134,8 +159,8 @@ pub(super) async fn run(ctx: &Ctx, p: &VerifyParams) -> Result<Facts, StepError>
                 if r.status().is_success()
                     && served_by.as_deref() == Some(target_region.as_str()) =>
             {
-                if streak == 0 && !facts.contains_key("first_verified_ms") {
-                    facts.insert("first_verified_ms".into(), json!(crate::probes::now_ms()));
+                if streak == 0 && facts.first_verified_ms.is_none() {
+                    facts.first_verified_ms = Some(crate::probes::now_ms());
                 }
                 streak += 1;
             }
@@ -145,12 +170,12 @@ pub(super) async fn run(ctx: &Ctx, p: &VerifyParams) -> Result<Facts, StepError>
                     r.status(),
                     served_by.as_deref().unwrap_or("an unknown region")
                 );
-                facts.remove("first_verified_ms");
+                facts.first_verified_ms = None;
                 streak = 0;
             }
             Err(e) => {
                 last_problem = format!("{url}: {}", innermost(&e));
-                facts.remove("first_verified_ms");
+                facts.first_verified_ms = None;
                 streak = 0;
             }
         }
@@ -166,6 +191,6 @@ pub(super) async fn run(ctx: &Ctx, p: &VerifyParams) -> Result<Facts, StepError>
             &format!("/tyk/keys/{key}"),
         )
         .await;
-    facts.insert("verified_requests".into(), json!(p.successes));
+    facts.verified_requests = Some(p.successes);
     Ok(facts)
 }
