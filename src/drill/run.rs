@@ -378,6 +378,8 @@ async fn create_keys(
 ) -> Result<Vec<(String, String)>, (Vec<(String, String)>, String)> {
     let expires = now_ms() / 1000 + 3600;
     let session = json!({"org_id": "tyk-dr-drill", "rate": 100000, "per": 1, "quota_max": -1, "expires": expires,
+                         // Redis drops the drill keys at expiry even if the clean-up fails.
+                         "post_expiry_action": "delete",
                          "access_rights": {}, "meta_data": {"tyk-dr": "drill load"}});
     let mut keys = Vec::new();
     for url in ctx.config.gateway.endpoints.of(Side::Active) {

@@ -101,6 +101,8 @@ async fn try_temporary_key(ctx: &RunContext) -> Result<(String, String), StepErr
     }
     let expires = crate::probes::now_ms() / 1000 + 300;
     let session = json!({"org_id": "tyk-dr", "rate": 1000, "per": 1, "quota_max": -1, "expires": expires,
+                         // Redis drops the probe key at expiry even if the DELETE below fails.
+                         "post_expiry_action": "delete",
                          "access_rights": {}, "meta_data": {"tyk-dr": format!("verify {}", ctx.run_id)}});
     let mut last = String::from("no target gateway configured");
     for url in ctx.config.gateway.endpoints.of(ctx.transition.to) {
