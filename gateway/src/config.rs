@@ -119,9 +119,10 @@ impl EpochConfig {
         Duration::from_millis(self.timeout_ms.unwrap_or(500))
     }
     /// How long without a completed read before the gateway assumes it was not running (a hang,
-    /// a suspended VM) and stops using Redis until the next read: two periods plus one timeout.
+    /// a suspended VM) and stops using Redis until the next read: two periods plus one timeout plus
+    /// one second (slack for a busy host: a late read must not take a running gateway out).
     pub fn overdue_after(&self) -> Duration {
-        2 * self.interval() + self.timeout()
+        2 * self.interval() + self.timeout() + Duration::from_secs(1)
     }
 }
 
@@ -515,7 +516,7 @@ mod tests {
             .replace("[redis]\n", "[redis]\nnameserver = \"127.0.0.1:5353\"\n");
         let s = parse(Path::new("gw.toml"), &text).unwrap();
         assert_eq!(s.epoch_nameserver, Some("127.0.0.1:5353".parse().unwrap()));
-        assert_eq!(s.raw.epoch.overdue_after(), Duration::from_millis(2_500));
+        assert_eq!(s.raw.epoch.overdue_after(), Duration::from_millis(3_500));
         let e = parse(
             Path::new("gw.toml"),
             &cfg("[epoch]\nrecord = \"a..b\"\ninterval_ms = 0\nnameserver = \"x\""),

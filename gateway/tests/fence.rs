@@ -361,7 +361,8 @@ async fn a_gateway_that_was_stopped_is_fenced_from_its_first_answer_and_writes_n
     signal(gw.child.id(), "STOP");
     dns.set_epoch("\"active=other-region epoch=2\"");
     *dns.ip.lock().unwrap() = Ipv4Addr::new(127, 0, 0, 3);
-    std::thread::sleep(Duration::from_millis(1_500));
+    // Longer than 2 periods + 1 timeout + 1 s (1.6 s here): "this process was not running".
+    std::thread::sleep(Duration::from_millis(2_500));
     let before = redis_writes(&old);
     signal(gw.child.id(), "CONT");
 
