@@ -89,6 +89,46 @@ pub struct Config {
     /// Rate limit / quota synchronisation settings.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// Fencing from the epoch record (which region is active), read through DNS.
+    #[serde(default)]
+    pub epoch: EpochConfig,
+}
+
+/// Fencing from the epoch record: the TXT record `_tyk-dr-epoch.<global name>` (`"active=<region>
+/// epoch=<n>"`) that `tyk-dr failover`/`failback` move. A gateway whose `region` is not the record's
+/// active region is fenced (see `epoch.rs`). Without `record`, only `POST /tyk/dr/fence` fences.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EpochConfig {
+    /// The epoch TXT record, e.g. `_tyk-dr-epoch.api.example.com`; unset = no epoch fencing.
+    #[serde(default)]
+    pub record: Option<String>,
+    /// DNS server (`ip:port`) to ask; unset = `redis.nameserver`, else the system resolver.
+    #[serde(default)]
+    pub nameserver: Option<String>,
+    /// How often the record is read (milliseconds; default 1000).
+    #[serde(default)]
+    pub interval_ms: Option<u64>,
+    /// Time allowed for one read (milliseconds; default 500).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+impl EpochConfig {
+    /// Read period.
+    pub fn interval(&self) -> Duration {
+        Duration::from_millis(self.interval_ms.unwrap_or(1_000))
+    }
+    /// Time allowed for one read.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms.unwrap_or(500))
+    }
+    /// How long without a completed read before the gateway assumes it was not running (a hang,
+    /// a suspended VM) and stops using Redis until the next read: two periods plus one timeout plus
+    /// one second (slack for a busy host: a late read must not take a running gateway out).
+    pub fn overdue_after(&self) -> Duration {
+        2 * self.interval() + self.timeout() + Duration::from_secs(1)
+    }
 }
 
 /// Redis connection settings.
@@ -264,6 +304,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// Parsed nameserver.
     pub nameserver: Option<SocketAddr>,
+    /// Nameserver for the epoch record (`epoch.nameserver`, else `redis.nameserver`).
+    pub epoch_nameserver: Option<SocketAddr>,
     /// Parsed generated-token algorithm.
     pub hash_algo: HashAlgo,
 }
@@ -370,6 +412,40 @@ fn validate(path: &Path, raw: Config) -> Result<Settings, ConfigError> {
         },
         None => None,
     };
+    let e = &raw.epoch;
+    let epoch_nameserver = match &e.nameserver {
+        Some(ns) => match ns.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                bad(
+                    "epoch.nameserver",
+                    format!("`{ns}` is not ip:port (e.g. 127.0.0.1:5353)"),
+                );
+                None
+            }
+        },
+        None => nameserver,
+    };
+    if let Some(r) = &e.record {
+        let name = r.trim_end_matches('.');
+        if name.is_empty()
+            || name.contains(char::is_whitespace)
+            || name.split('.').any(str::is_empty)
+        {
+            bad(
+                "epoch.record",
+                format!("`{r}` is not a DNS name (e.g. _tyk-dr-epoch.api.example.com)"),
+            );
+        }
+    }
+    for (field, v) in [
+        ("epoch.interval_ms", e.interval_ms),
+        ("epoch.timeout_ms", e.timeout_ms),
+    ] {
+        if v == Some(0) {
+            bad(field, "must be > 0".into());
+        }
+    }
     if let Some(ca) = &raw.upstream_tls_ca_file {
         if !ca.is_file() {
             bad(
@@ -410,6 +486,7 @@ fn validate(path: &Path, raw: Config) -> Result<Settings, ConfigError> {
     Ok(Settings {
         listen: listen.unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 8080))),
         nameserver,
+        epoch_nameserver,
         hash_algo: hash_algo.unwrap_or_default(),
         raw,
     })
@@ -434,6 +511,30 @@ mod tests {
         assert_eq!(s.raw.health_path, "/hello");
         assert_eq!(s.hash_algo, HashAlgo::Murmur64);
         assert!(s.raw.hash_keys);
+        assert!(s.raw.epoch.record.is_none());
+        assert_eq!(s.raw.epoch.interval(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn epoch_section_defaults_to_the_redis_nameserver_and_is_checked() {
+        let text = cfg("[epoch]\nrecord = \"_tyk-dr-epoch.api.example.com\"")
+            .replace("[redis]\n", "[redis]\nnameserver = \"127.0.0.1:5353\"\n");
+        let s = parse(Path::new("gw.toml"), &text).unwrap();
+        assert_eq!(s.epoch_nameserver, Some("127.0.0.1:5353".parse().unwrap()));
+        assert_eq!(s.raw.epoch.overdue_after(), Duration::from_millis(3_500));
+        let e = parse(
+            Path::new("gw.toml"),
+            &cfg("[epoch]\nrecord = \"a..b\"\ninterval_ms = 0\nnameserver = \"x\""),
+        )
+        .unwrap_err()
+        .to_string();
+        for f in [
+            "`epoch.record`",
+            "`epoch.interval_ms`",
+            "`epoch.nameserver`",
+        ] {
+            assert!(e.contains(f), "{f} missing in {e}");
+        }
     }
 
     #[test]

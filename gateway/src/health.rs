@@ -1,34 +1,28 @@
 //! `/hello` (Tyk's liveness document, always 200), readiness (503 when not ready or fenced) and metrics.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use http::{HeaderValue, Response, StatusCode};
 use serde_json::json;
 
 use crate::error::{full, json, Body};
 use crate::state::AppState;
 
-/// RFC 3339 UTC timestamp without a date library (civil-from-days).
+/// RFC 3339 UTC timestamp, whole seconds (`2026-12-03T19:30:23Z`), as Tyk's `/hello` shows it.
+/// The calendar comes from the `time` crate (its `formatting` feature is left off: enabling it
+/// would rebuild every crate of the tree that depends on `time`).
 pub fn rfc3339_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let t =
+        time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
     )
 }
 
@@ -62,24 +56,52 @@ pub fn hello(state: &AppState) -> Response<Body> {
 }
 
 /// Why the gateway is not ready (empty when ready).
-pub fn not_ready_reasons(state: &AppState) -> Vec<&'static str> {
+pub fn not_ready_reasons(state: &AppState) -> Vec<String> {
     let mut r = Vec::new();
     if state.is_draining() {
-        r.push("shutting down");
+        r.push("shutting down".to_owned());
     }
-    if state.is_fenced() {
-        r.push("fenced");
+    if state.is_manually_fenced() {
+        r.push("fenced".to_owned());
+    }
+    if let Some(reason) = state.epoch.as_ref().and_then(|e| e.standing().reason()) {
+        r.push(reason);
     }
     if !state.store.is_up() {
-        r.push("redis unreachable");
+        r.push("redis unreachable".to_owned());
     }
     if state.routes.load().is_empty() {
-        r.push("no API definitions loaded");
+        r.push("no API definitions loaded".to_owned());
     }
     r
 }
 
-/// Readiness: 200 when Redis is up, APIs are loaded and the gateway is not fenced; 503 otherwise.
+/// Whether a readiness reason is about fencing only (manual or epoch standby), not about health.
+fn is_fence_reason(reason: &str) -> bool {
+    reason == "fenced" || reason.starts_with("standby:")
+}
+
+/// The epoch as this gateway knows it, for readiness and `/tyk/dr/fence` (`null` without epoch fencing).
+pub fn epoch_json(state: &AppState) -> serde_json::Value {
+    let Some(w) = &state.epoch else {
+        return serde_json::Value::Null;
+    };
+    let snap = w.snapshot();
+    json!({
+        "record": w.record(),
+        "active": snap.epoch.as_ref().map(|e| e.active.as_str()),
+        "number": snap.epoch.as_ref().map(|e| e.number),
+        "age_ms": snap.read_at.map(|t| t.elapsed().as_millis() as u64),
+        "stale": snap.epoch.is_some() && snap.error.is_some(),
+        "error": snap.error,
+    })
+}
+
+/// Readiness: 200 when Redis is up, APIs are loaded and the gateway is not fenced (by hand or by
+/// the epoch); 503 otherwise. A standby (the epoch names another region) answers 503 with
+/// `standby: true`, and `takeover_ready` tells whether it would be ready once the epoch names its
+/// region: only fencing stands in the way (Redis reachable, definitions loaded). A failed epoch read
+/// after a good one keeps the last epoch (fail static) and is listed under `warnings`.
 pub fn ready(state: &AppState) -> Response<Body> {
     let reasons = not_ready_reasons(state);
     let status = if reasons.is_empty() {
@@ -87,20 +109,52 @@ pub fn ready(state: &AppState) -> Response<Body> {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    let standby = state
+        .epoch
+        .as_ref()
+        .is_some_and(|e| matches!(e.standing(), crate::epoch::Standing::Standby { .. }));
+    let mut warnings = Vec::new();
+    if let Some(w) = &state.epoch {
+        let snap = w.snapshot();
+        if let (Some(e), Some(err)) = (&snap.epoch, &snap.error) {
+            warnings.push(format!(
+                "epoch stale: {err}; keeping epoch {} (active={}) read {} ms ago",
+                e.number,
+                e.active,
+                snap.read_at.map_or(0, |t| t.elapsed().as_millis())
+            ));
+        }
+    }
     json(
         status,
         &json!({
             "status": if reasons.is_empty() { "ready" } else { "not ready" },
             "reasons": reasons,
+            "warnings": warnings,
             "region": state.settings.raw.region,
             "fenced": state.is_fenced(),
+            "standby": standby,
+            "takeover_ready": reasons.iter().all(|r| is_fence_reason(r)),
+            "epoch": epoch_json(state),
         }),
     )
+}
+
+/// The `/tyk/dr/fence` answer: the manual fence, the epoch's, and the result.
+pub fn fence_status(state: &AppState) -> serde_json::Value {
+    json!({
+        "status": "ok",
+        "fenced": state.is_fenced(),
+        "manual": state.is_manually_fenced(),
+        "epoch_fence": state.epoch.as_ref().and_then(|e| e.standing().reason()),
+        "region": state.settings.raw.region,
+    })
 }
 
 /// Prometheus text exposition.
 pub fn metrics(state: &AppState) -> Response<Body> {
     state.metrics.sessions_cached.set(state.cache.len() as i64);
+    state.metrics.fenced.set(i64::from(state.is_fenced()));
     let mut r = Response::new(full(state.metrics.render()));
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,
@@ -116,5 +170,8 @@ mod tests {
         let t = super::rfc3339_now();
         assert_eq!(t.len(), 20, "{t}");
         assert!(t.starts_with("20") && t.ends_with('Z'));
+        assert!(
+            time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).is_ok()
+        );
     }
 }

@@ -13,6 +13,7 @@
 //! - [`store`]: the only code talking to Redis (DNS-following reconnects);
 //! - [`mgmt`]: `/tyk/` management API, [`notify`]: cluster notifications;
 //! - [`health`]: `/hello`, readiness and metrics rendering, [`metrics`]: Prometheus registry;
+//! - [`epoch`]: fencing from the epoch record, read through DNS (which region may serve);
 //! - [`server`]: worker threads, accept loop, graceful drain and background tasks;
 //! - [`tls`]: rustls client configuration (Redis TLS, https upstreams).
 
@@ -21,6 +22,7 @@ pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod epoch;
 pub mod error;
 pub mod h1;
 pub mod health;
@@ -86,6 +88,10 @@ pub fn run() -> i32 {
             }
         };
         server::spawn_background(&state);
+        // Fail closed: readiness stays 503 until the first epoch read succeeds.
+        if let Some(epoch) = &state.epoch {
+            tokio::spawn(epoch.clone().run(state.store.clone()));
+        }
         // The state lives as long as the process: workers borrow it for `'static` instead of cloning an
         // `Arc` (a reference count shared by every thread) for each request.
         let shared: &'static state::AppState = Box::leak(Box::new(state.clone()));

@@ -178,6 +178,8 @@ pub struct Metrics {
     pub fenced: Gauge,
     /// Cluster notifications received.
     pub notifications: Family<NotificationLabels, Counter>,
+    /// Epoch fencing (number, standby, stale, read failures, changes).
+    pub epoch: crate::epoch::EpochMetrics,
 }
 
 impl Default for Metrics {
@@ -229,8 +231,35 @@ impl Metrics {
             "Cluster notifications received",
             notifications.clone(),
         );
+        let epoch = crate::epoch::EpochMetrics::default();
+        registry.register(
+            "epoch_number",
+            "The fencing epoch last read from the epoch record (0 before the first read)",
+            epoch.number.clone(),
+        );
+        registry.register(
+            "epoch_standby",
+            "1 when the epoch names another region (this gateway is a fenced standby)",
+            epoch.standby.clone(),
+        );
+        registry.register(
+            "epoch_stale",
+            "1 when the last epoch read failed and the last good epoch is kept (fail static)",
+            epoch.stale.clone(),
+        );
+        registry.register(
+            "epoch_read_failures",
+            "Failed reads of the epoch record",
+            epoch.read_failures.clone(),
+        );
+        registry.register(
+            "epoch_changes",
+            "Epoch changes seen (each drops the Redis connections)",
+            epoch.changes.clone(),
+        );
         Self {
             registry,
+            epoch,
             requests,
             latency,
             store,

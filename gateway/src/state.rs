@@ -36,8 +36,10 @@ pub struct AppState {
     pub region: HeaderValue,
     /// TLS for https upstreams: WebPKI roots plus `upstream_tls_ca_file`.
     pub upstream_tls: tokio_rustls::TlsConnector,
-    /// Set by `POST /tyk/dr/fence`.
+    /// Set by `POST /tyk/dr/fence` (or `fence_file`): the manual fence.
     fenced: AtomicBool,
+    /// Fencing from the epoch record, when `epoch.record` is configured.
+    pub epoch: Option<Arc<crate::epoch::EpochWatch>>,
     /// Set when shutting down (readiness 503 while draining).
     draining: AtomicBool,
     /// Process start.
@@ -49,6 +51,10 @@ impl AppState {
     pub fn new(settings: Settings) -> Result<Arc<Self>, String> {
         let metrics = Metrics::new();
         let store = RedisStore::new(&settings, metrics.store.clone())?;
+        let epoch = crate::epoch::EpochWatch::new(&settings, metrics.epoch.clone());
+        if let Some(e) = &epoch {
+            store.set_epoch_gate(e.clone());
+        }
         let c = &settings.raw.cache;
         let cache = SessionCache::new(
             Duration::from_millis(c.session_ttl_ms),
@@ -85,6 +91,7 @@ impl AppState {
             region,
             upstream_tls,
             fenced: AtomicBool::new(false),
+            epoch,
             draining: AtomicBool::new(false),
             started: Instant::now(),
             settings,
@@ -147,15 +154,25 @@ impl AppState {
         self.draining.store(true, Ordering::Relaxed);
     }
 
-    /// Whether the DR tool fenced this gateway.
+    /// Whether this gateway is fenced: by hand (`POST /tyk/dr/fence`, `fence_file`) or by the epoch
+    /// (another region named, no epoch read yet, or the epoch check overdue).
     pub fn is_fenced(&self) -> bool {
+        self.is_manually_fenced() || self.epoch.as_ref().is_some_and(|e| e.is_fenced())
+    }
+
+    /// Whether `POST /tyk/dr/fence` (or `fence_file`) fenced this gateway.
+    pub fn is_manually_fenced(&self) -> bool {
         self.fenced.load(Ordering::Relaxed)
     }
 
-    /// Fence or unfence (persisted to `fence_file` when configured).
+    /// Fence or unfence by hand (persisted to `fence_file` when configured). Unfencing cannot lift
+    /// the epoch's fence; both ask the epoch watcher to read the record now.
     pub fn set_fenced(&self, on: bool) {
         let was = self.fenced.swap(on, Ordering::Relaxed);
-        self.metrics.fenced.set(i64::from(on));
+        if let Some(e) = &self.epoch {
+            e.poke();
+        }
+        self.metrics.fenced.set(i64::from(self.is_fenced()));
         if let Some(f) = &self.settings.raw.fence_file {
             let r = if on {
                 std::fs::write(f, b"fenced\n")

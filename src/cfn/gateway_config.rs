@@ -53,6 +53,15 @@ pub fn render(cfg: &Config, side: Side) -> String {
         format!("ready_path = {}", q(&cfg.dns.health_check_path)),
         format!("fence_file = {}", q(FENCE_FILE)),
         String::new(),
+        "# Fencing: the gateway reads which region is active from this TXT record (through the VPC"
+            .to_string(),
+        "# resolver) and stays a fenced standby unless it names this region.".to_string(),
+        "[epoch]".to_string(),
+        format!(
+            "record = {}",
+            q(&crate::playbook::epoch::record_name(&cfg.dns.global_name))
+        ),
+        String::new(),
         "# Must stay the last table: the start script appends `password` to it.".to_string(),
         "[redis]".to_string(),
         "# A CNAME in the private hosted zone, re-resolved on READONLY or connection errors."

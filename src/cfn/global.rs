@@ -4,9 +4,13 @@
 //! readiness path, and PRIMARY (active) / SECONDARY (passive) failover records. Fencing the
 //! active gateways (readiness answers 503) flips traffic on Route 53's data plane.
 //! `flip_mode = "upsert"`: a simple record pointing at the active region; tyk-dr UPSERTs it.
-//! Records are CNAMEs (not aliases) so `dns.global_ttl` applies; the fencing TXT record
-//! `_tyk-dr-epoch.<global_name>` starts at `active=<region> epoch=1`. A shadow stack's name gets
-//! the same shape ([`super::shadow`]).
+//! Records are CNAMEs (not aliases) so `dns.global_ttl` applies. A shadow stack's name gets the
+//! same shape ([`super::shadow`]).
+//!
+//! The fencing record `_tyk-dr-epoch.<global_name>` is deliberately *not* a resource of any stack:
+//! `tyk-dr failover`/`failback` move it, and a stack update must never rewrite it (that would hand
+//! traffic back to a region the epoch had fenced). It is created once, outside CloudFormation
+//! (cloudformation/README.md, "The epoch record"); the outputs below name it and its first value.
 //! Regional stacks' outputs arrive as parameters (exports cannot cross regions).
 
 use serde_json::json;
@@ -113,21 +117,21 @@ pub fn template(cfg: &Config) -> serde_json::Value {
         }
     }
 
-    f.res(
-        "EpochRecord",
-        "AWS::Route53::RecordSet",
-        json!({
-            "HostedZoneName": zone,
-            "Name": fqdn(&epoch_record_name(cfg)),
-            "Type": "TXT",
-            "TTL": ttl,
-            "ResourceRecords": [format!("\"active={} epoch=1\"", cfg.regions.active.name)],
-        }),
-    );
-
     super::shadow::add_global(cfg, &mut f);
     let drill_note = super::drill::add(cfg, &mut f);
 
+    f.output(
+        "EpochRecordName",
+        "Fencing epoch TXT record (not managed by this stack: create it once, see cloudformation/README.md)",
+        json!(epoch_record_name(cfg)),
+        None,
+    );
+    f.output(
+        "EpochRecordInitialValue",
+        "First value of the epoch record, before any failover",
+        json!(format!("\"active={} epoch=1\"", cfg.regions.active.name)),
+        None,
+    );
     for side in Side::BOTH {
         f.output(
             &format!("{}Ingress", cap(side)),

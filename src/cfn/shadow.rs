@@ -147,17 +147,6 @@ pub(crate) fn add_global(cfg: &Config, f: &mut Fragment) {
             record,
         );
     }
-    f.res(
-        "ShadowEpochRecord",
-        "AWS::Route53::RecordSet",
-        json!({
-            "HostedZoneName": zone,
-            "Name": fqdn(&format!("_tyk-dr-epoch.{}", s.global_name)),
-            "Type": "TXT",
-            "TTL": ttl,
-            "ResourceRecords": [format!("\"active={} epoch=1\"", cfg.regions.active.name)],
-        }),
-    );
 }
 
 #[cfg(test)]

@@ -328,9 +328,22 @@ fn health_mode_has_primary_and_secondary_failover_records() {
         assert_eq!(h["RequestInterval"], 10);
         assert_eq!(h["FailureThreshold"], 3);
     }
-    let epoch = &g.body["Resources"]["EpochRecord"]["Properties"];
-    assert_eq!(epoch["Name"], "_tyk-dr-epoch.api.payments.example.");
-    assert_eq!(epoch["ResourceRecords"][0], "\"active=eu-west-1 epoch=1\"");
+    // No stack owns the epoch record (a stack update must never rewrite it): only named.
+    assert!(of_type(g, "AWS::Route53::RecordSet")
+        .iter()
+        .all(|(_, r)| !r["Properties"]["Name"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("_tyk-dr-epoch")));
+    let out = &g.body["Outputs"];
+    assert_eq!(
+        out["EpochRecordName"]["Value"],
+        "_tyk-dr-epoch.api.payments.example"
+    );
+    assert_eq!(
+        out["EpochRecordInitialValue"]["Value"],
+        "\"active=eu-west-1 epoch=1\""
+    );
 }
 
 #[test]
@@ -355,9 +368,9 @@ fn the_shadow_stack_gets_its_own_names_health_checks_and_epoch() {
         (&hc["IPAddress"], &hc["Port"]),
         (&json!("10.20.1.50"), &json!(8080))
     );
-    assert_eq!(
-        res["ShadowEpochRecord"]["Properties"]["Name"],
-        "_tyk-dr-epoch.drill-api.payments.example."
+    assert!(
+        res.get("ShadowEpochRecord").is_none(),
+        "no stack owns an epoch record"
     );
     // Each region's private zone: the shadow CNAME targets that side's shadow Redis.
     for (regional, target) in [
@@ -623,6 +636,7 @@ fn gateway_config_is_valid_toml_with_known_keys_and_takes_the_boot_secrets() {
         "app_path",
         "ready_path",
         "fence_file",
+        "epoch",
         "secret",
         "node_secret",
         "redis",
@@ -638,6 +652,10 @@ fn gateway_config_is_valid_toml_with_known_keys_and_takes_the_boot_secrets() {
         );
     }
     assert_eq!(redis["host"].as_str(), Some("redis.tyk-dr.internal"));
+    assert_eq!(
+        v["epoch"]["record"].as_str(),
+        Some("_tyk-dr-epoch.api.payments.example")
+    );
     assert_eq!(redis["password"].as_str(), Some("p"));
     assert_eq!(v["region"].as_str(), Some("eu-central-1"));
     assert_eq!(v["secret"].as_str(), Some("s"));

@@ -5,7 +5,17 @@
 //! fails a DELETE whose value does not match and a CREATE of an existing name,
 //! so of two runs racing for the same epoch exactly one succeeds. (The AWS
 //! emulator checks DELETEs against history rather than the current value; the
-//! claim CREATE, identical for every racer, is what it does enforce.)
+//! claim CREATE, identical in name for every racer, is what it does enforce.)
+//!
+//! The claim's value is unique to the run (it carries the run id): when a change
+//! batch is retried (an SDK retry after a lost answer, a resumed step) and the
+//! first attempt had in fact been applied, the retry fails as "already exists",
+//! and the claim record then says whose win it was.
+//!
+//! The epoch is read directly (ListResourceRecordSets from its name and type, one
+//! item), never by listing the zone. Gateways read the same record through DNS
+//! and fence themselves when it names another region (`gateway/src/epoch.rs`).
+//! No CloudFormation stack owns it: a stack update must never rewrite it.
 
 use serde::Serialize;
 use tyk_dr_aws::route53::{Change, RecordSet, Route53};
@@ -48,21 +58,55 @@ pub fn record_name(global_name: &str) -> String {
     format!("_tyk-dr-epoch.{}", global_name.trim_end_matches('.'))
 }
 
-/// Reads the epoch record; `None` when it does not exist yet.
+/// Name of the claim record created with epoch `number`.
+pub fn claim_name(global_name: &str, number: u64) -> String {
+    format!(
+        "_tyk-dr-claim-{number}.{}",
+        global_name.trim_end_matches('.')
+    )
+}
+
+/// Reads the epoch record (one direct lookup by name and type); `None` when it does not exist yet.
 pub async fn read(
     r53: &Route53,
     zone_id: &str,
     global_name: &str,
 ) -> Result<Option<(Epoch, RecordSet)>, String> {
-    let name = tyk_dr_aws::route53::normalize_name(&record_name(global_name));
-    let records = r53
-        .list_record_sets(zone_id)
+    let record = r53
+        .get_record_set(zone_id, &record_name(global_name), "TXT")
         .await
         .map_err(|e| e.to_string())?;
-    Ok(records
-        .into_iter()
-        .find(|r| r.name == name && r.rtype == "TXT")
-        .and_then(|r| Some((Epoch::parse(r.values.first()?)?, r))))
+    Ok(record.and_then(|r| Some((Epoch::parse(r.values.first()?)?, r))))
+}
+
+/// The value of the claim record of epoch `number` (unquoted), when it exists.
+pub async fn read_claim(
+    r53: &Route53,
+    zone_id: &str,
+    global_name: &str,
+    number: u64,
+) -> Result<Option<String>, String> {
+    let record = r53
+        .get_record_set(zone_id, &claim_name(global_name, number), "TXT")
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(record.and_then(|r| r.values.first().map(|v| v.trim_matches('"').to_owned())))
+}
+
+/// Whether `claim` took epoch `next`: its claim record carries `claim` and the epoch record
+/// holds `next`.
+pub async fn won_by(
+    r53: &Route53,
+    zone_id: &str,
+    global_name: &str,
+    next: &Epoch,
+    claim: &str,
+) -> Result<bool, String> {
+    let (claimed, current) = tokio::join!(
+        read_claim(r53, zone_id, global_name, next.number),
+        read(r53, zone_id, global_name)
+    );
+    Ok(claimed?.as_deref() == Some(claim) && current?.is_some_and(|(e, _)| &e == next))
 }
 
 /// Why an epoch could not be taken.
@@ -76,7 +120,9 @@ pub enum EpochError {
     Api(String),
 }
 
-/// Moves the epoch from `current` to `next` atomically; `claim` names the transition.
+/// Moves the epoch from `current` to `next` atomically; `claim` names the transition and must be
+/// unique to the run (it carries the run id). A batch that fails but had in fact been applied for
+/// this claim (a retry of a batch whose first answer was lost) counts as this run's win.
 pub async fn advance(
     r53: &Route53,
     zone_id: &str,
@@ -86,13 +132,8 @@ pub async fn advance(
     claim: &str,
 ) -> Result<(), EpochError> {
     let name = record_name(global_name);
-    let claim_name = format!(
-        "_tyk-dr-claim-{}.{}",
-        next.number,
-        global_name.trim_end_matches('.')
-    );
     let mut changes = vec![Change::Create(RecordSet::simple(
-        &claim_name,
+        &claim_name(global_name, next.number),
         "TXT",
         60,
         &[&format!("\"{claim}\"")],
@@ -113,21 +154,36 @@ pub async fn advance(
         1,
         &[&next.value()],
     )));
-    r53.change_batch(zone_id, &changes, Some("tyk-dr epoch"))
+    let Err(e) = r53
+        .change_batch(zone_id, &changes, Some("tyk-dr epoch"))
         .await
-        .map(|_| ())
-        .map_err(|e| {
-            let text = e.to_string();
-            if text.contains("AlreadyExists")
-                || text.contains("InvalidChangeBatch")
-                || text.contains("InvalidInput")
-                || text.contains("already exists")
-            {
-                EpochError::Lost(next.number)
-            } else {
-                EpochError::Api(text)
-            }
-        })
+    else {
+        return Ok(());
+    };
+    let text = e.to_string();
+    // Applied after all? (The SDK retried a batch whose first answer was lost, or the answer
+    // itself was lost.) The claim record says whose win it was.
+    match won_by(r53, zone_id, global_name, next, claim).await {
+        Ok(true) => {
+            tracing::info!(
+                epoch = next.number,
+                claim,
+                "the epoch change failed ({text}) but had been applied for this run: it is ours"
+            );
+            return Ok(());
+        }
+        Ok(false) => {}
+        Err(read_err) => tracing::debug!("reading the claim after a failed change: {read_err}"),
+    }
+    if text.contains("AlreadyExists")
+        || text.contains("InvalidChangeBatch")
+        || text.contains("InvalidInput")
+        || text.contains("already exists")
+    {
+        Err(EpochError::Lost(next.number))
+    } else {
+        Err(EpochError::Api(text))
+    }
 }
 
 #[cfg(test)]

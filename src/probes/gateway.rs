@@ -20,6 +20,11 @@ pub struct GatewayProbe {
     pub ready: bool,
     /// The gateway says it is fenced.
     pub fenced: bool,
+    /// The gateway is a standby: the fencing epoch it read names another region.
+    pub standby: bool,
+    /// The gateway's own answer to "could you serve once the epoch names my region?" (only fencing
+    /// stands in the way); `None` from gateways without epoch fencing.
+    pub takeover_ready: Option<bool>,
     /// Why the gateway is not ready, in its own words.
     pub reasons: Vec<String>,
     /// The region the gateway says it serves.
@@ -56,6 +61,10 @@ struct Readiness {
     region: Option<String>,
     #[serde(default)]
     fenced: bool,
+    #[serde(default)]
+    standby: bool,
+    #[serde(default)]
+    takeover_ready: Option<bool>,
 }
 
 /// Probes `/hello` then the readiness path of the gateway at `base`.
@@ -89,6 +98,8 @@ pub async fn probe(client: &reqwest::Client, base: &str, ready_path: &str) -> Ga
             out.reasons = body.reasons;
             out.region = body.region;
             out.fenced = body.fenced;
+            out.standby = body.standby;
+            out.takeover_ready = body.takeover_ready;
         }
         Err(e) => out.error = Some(short_error(&e)),
     }

@@ -111,9 +111,13 @@ pub async fn collect(config: &Config, probes: &Probes) -> Status {
         .unwrap_or(Side::Active);
     // The canary goes to whichever primary takes writes now (the passive one after a failover)
     // and is read back on the other side.
-    let passive_is_primary = passive.redis.first().is_some_and(|r| r.is_primary())
-        && !active.redis.first().is_some_and(|r| r.is_primary());
-    let (writer, reader) = if passive_is_primary {
+    let passive_primary = passive.redis.first().is_some_and(|r| r.is_primary());
+    let active_primary = active.redis.first().is_some_and(|r| r.is_primary());
+    // Two primaries (a region came back undemoted): the canary goes to the one the epoch names,
+    // never to the stale one.
+    let (writer, reader) = if passive_primary && active_primary {
+        (serving, serving.other())
+    } else if passive_primary {
         (Side::Passive, Side::Active)
     } else {
         (Side::Active, Side::Passive)

@@ -34,6 +34,21 @@ pub fn render(s: &Status) -> String {
         ready,
     );
 
+    let split = Gauge::<i64>::default();
+    split.set(flag(super::verdict::two_primaries(s).is_some()));
+    reg.register(
+        "redis_split_brain",
+        "1 when both regions' Redis primaries accept writes (two primaries)",
+        split,
+    );
+    let standby_ready = Gauge::<i64>::default();
+    standby_ready.set(super::verdict::standby_gateways_ready(s) as i64);
+    reg.register(
+        "standby_gateways_ready",
+        "Gateways of the region the epoch does not name that answer ready (fencing does not hold)",
+        standby_ready,
+    );
+
     let gw_up = Family::<Labels, Gauge>::default();
     let gw_ready = Family::<Labels, Gauge>::default();
     let gw_fenced = Family::<Labels, Gauge>::default();

@@ -131,6 +131,27 @@ pub fn judge(config: &Config, s: &Status) -> Verdict {
         }
     }
 
+    // Fencing holds only if the standby's gateways know they are standbys: a ready one would pass
+    // health checks (Route 53 would advertise it) and write through its own Redis name.
+    if let Some(epoch) = &s.epoch {
+        let ready: Vec<&str> = passive
+            .gateways
+            .iter()
+            .filter(|g| g.ready)
+            .map(|g| g.url.as_str())
+            .collect();
+        if !ready.is_empty() {
+            reasons.push(format!(
+                "{sb} gateway(s) {} are ready although epoch {} names {}: they pass health checks and take writes; configure `[epoch] record` on them (or fence them)",
+                ready.join(", "),
+                epoch.number,
+                epoch.active
+            ));
+        }
+    }
+    if let Some(two) = two_primaries(s) {
+        reasons.push(two);
+    }
     let max_rpo = config.drills.max_rpo.as_millis() as i64;
     let passive_redis_down = passive.redis.first().is_some_and(|p| !p.reachable);
     match (s.canary.age_ms, &s.canary.error) {
@@ -207,9 +228,48 @@ pub fn judge(config: &Config, s: &Status) -> Verdict {
     }
 }
 
-/// A standby gateway that can serve once a failover unfences it: ready, or fenced with no other problem.
+/// A standby gateway that can serve once a failover unfences it (or the epoch names its region):
+/// ready, or fenced with no other problem (its own `takeover_ready` when it reports one).
 fn standby_ok(g: &crate::probes::gateway::GatewayProbe) -> bool {
-    g.ready || (g.reachable && g.fenced && g.reasons.iter().all(|r| r == "fenced"))
+    g.ready
+        || (g.reachable && g.takeover_ready == Some(true))
+        || (g.reachable
+            && (g.fenced || g.standby)
+            && g.reasons
+                .iter()
+                .all(|r| r == "fenced" || r.starts_with("standby:")))
+}
+
+/// Split brain: both regions' Redis primaries answer as primaries (both accept writes). Names the
+/// one the epoch does not name.
+pub fn two_primaries(s: &Status) -> Option<String> {
+    let primaries: Vec<&crate::probes::redis::RedisProbe> = s
+        .regions
+        .iter()
+        .filter_map(|r| r.redis.first())
+        .filter(|p| p.reachable && p.is_primary())
+        .collect();
+    if primaries.len() < 2 {
+        return None;
+    }
+    let stale = s.region(s.serving.other());
+    let stale_addr = stale.redis.first().map_or("?", |p| p.addr.as_str());
+    Some(format!(
+        "two Redis primaries take writes: {} and {}; {stale_addr} ({}) is not the one the epoch names: make it a replica of the other (`tyk-dr failback` does, or REPLICAOF)",
+        primaries[0].addr, primaries[1].addr, stale.region
+    ))
+}
+
+/// Standby gateways that answer ready although the epoch names the other region.
+pub fn standby_gateways_ready(s: &Status) -> usize {
+    if s.epoch.is_none() {
+        return 0;
+    }
+    s.region(s.serving.other())
+        .gateways
+        .iter()
+        .filter(|g| g.ready)
+        .count()
 }
 
 /// `850 ms`, `4.2 s`, `3 min`: durations as people read them.

@@ -362,6 +362,36 @@ impl Route53 {
         ))
     }
 
+    /// Reads one record set by name and type: `ListResourceRecordSets` starting at
+    /// (`name`, `rtype`) with `MaxItems` 1, so the answer is one item whatever the zone's size.
+    /// `None` when no record set has that name and type (Route 53 then returns the next one in
+    /// its order, which is checked and discarded). Record sets with a set identifier (routing
+    /// policies) are not looked up this way: only the first of them would be returned.
+    pub async fn get_record_set(
+        &self,
+        zone_id: &str,
+        name: &str,
+        rtype: &str,
+    ) -> Result<Option<RecordSet>> {
+        let want_name = normalize_name(name);
+        let want_type = rtype.to_ascii_uppercase();
+        let out = self
+            .client
+            .list_resource_record_sets()
+            .hosted_zone_id(short_id(zone_id))
+            .start_record_name(&want_name)
+            .start_record_type(sdk::RrType::from(want_type.as_str()))
+            .max_items(1)
+            .send()
+            .await
+            .map_err(api_err("ListResourceRecordSets"))?;
+        Ok(out
+            .resource_record_sets()
+            .first()
+            .map(record_from_sdk)
+            .filter(|r| r.name == want_name && r.rtype == want_type))
+    }
+
     /// Fetches one health check's configuration.
     pub async fn get_health_check(&self, id: &str) -> Result<HealthCheck> {
         let out = self

@@ -138,10 +138,7 @@ pub async fn handle(state: &AppState, req: Request<Incoming>) -> Response<Body> 
                 Method::GET => {}
                 _ => return error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"),
             }
-            json(
-                StatusCode::OK,
-                &json!({ "status": "ok", "fenced": state.is_fenced(), "region": state.settings.raw.region }),
-            )
+            json(StatusCode::OK, &crate::health::fence_status(state))
         }
         (Method::POST, ["dr", "redis", "reconnect"]) => {
             state.store.force_reconnect();

@@ -48,6 +48,13 @@ impl Dns {
         &self.host
     }
 
+    /// Forget cached answers: the next [`Dns::resolve`] asks the nameserver.
+    pub fn forget(&self) {
+        if let Some(r) = &self.resolver {
+            r.clear_cache();
+        }
+    }
+
     /// Resolve to one socket address (the first IPv4 answer preferred).
     pub async fn resolve(&self) -> Result<SocketAddr, String> {
         if let Ok(ip) = self.host.parse::<IpAddr>() {

@@ -6,7 +6,10 @@
 //!   re-resolves the DNS name and reconnects (one retry for the command that saw the error);
 //! - a watcher pings every `health_interval_ms` and re-resolves the name; a changed answer reconnects
 //!   at once, so a CNAME flip is followed within max(TTL, interval);
-//! - [`RedisStore::force_reconnect`] drops the connection and the pub/sub subscription together.
+//! - [`RedisStore::force_reconnect`] drops the connection and the pub/sub subscription together, and
+//!   forgets the cached DNS answer;
+//! - with epoch fencing ([`crate::epoch`]), no command is sent while the epoch check is overdue (this
+//!   process was stopped): the connection it held may reach a primary the epoch no longer names.
 //!
 //! While Redis is down, callers fail fast (no connect storm): only the watcher and at most one caller per
 //! backoff period try to connect.
@@ -73,6 +76,8 @@ pub struct RedisStore {
     last_ping: Mutex<Option<Duration>>,
     resub: watch::Sender<u64>,
     metrics: StoreMetrics,
+    /// Epoch fencing: Redis is used only while the epoch check is current.
+    epoch: std::sync::OnceLock<Arc<crate::epoch::EpochWatch>>,
 }
 
 /// What a session lookup returns: the session JSON and the quota counter for the same key.
@@ -151,7 +156,26 @@ impl RedisStore {
             last_ping: Mutex::new(None),
             resub,
             metrics,
+            epoch: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Use Redis only while `epoch` says its check is current (set once, at start-up).
+    pub fn set_epoch_gate(&self, epoch: Arc<crate::epoch::EpochWatch>) {
+        let _ = self.epoch.set(epoch);
+    }
+
+    /// `Err` when the epoch check is overdue: the connection is dropped and nothing is sent.
+    fn gate(&self) -> Result<(), StoreError> {
+        match self.epoch.get().and_then(|e| e.overdue_ms()) {
+            None => Ok(()),
+            Some(ms) => {
+                self.invalidate(None, "epoch check overdue");
+                Err(StoreError::Unavailable(format!(
+                    "no epoch check completed for {ms} ms (was this process stopped?): Redis unused until the next one"
+                )))
+            }
+        }
     }
 
     /// Whether the last interaction with Redis succeeded.
@@ -194,6 +218,7 @@ impl RedisStore {
     /// Drop every connection (commands and pub/sub) now; used by the DR tool after a promotion.
     pub fn force_reconnect(&self) {
         self.invalidate(None, "forced reconnect");
+        self.dns.forget();
         *self.last_attempt.lock().unwrap_or_else(|e| e.into_inner()) = None;
         self.resub.send_modify(|g| *g += 1);
     }
@@ -276,6 +301,7 @@ impl RedisStore {
     {
         let mut last_err = StoreError::Unavailable("not attempted".into());
         for attempt in 0..2 {
+            self.gate()?;
             let live = self.live(attempt > 0).await?;
             match tokio::time::timeout(self.command_timeout, f(live.conn.clone())).await {
                 Ok(Ok(v)) => {
@@ -536,6 +562,7 @@ impl RedisStore {
 
     /// Open a dedicated pub/sub connection to the current address.
     pub async fn open_pubsub(&self) -> Result<PubSub, StoreError> {
+        self.gate()?;
         let fut = async {
             let addr = self.dns.resolve().await?;
             let stream = self.open_stream(addr).await?;

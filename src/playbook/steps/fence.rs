@@ -115,7 +115,11 @@ async fn act(ctx: &RunContext, obs: &Observation<FenceSeen>) -> Result<RunFacts,
         Some((e, _)) if e.active == target_region => {
             // Ours only if this run took it: recorded by a finished fence step, or this is the
             // retry of a fence step that crashed after moving the epoch.
-            let ours = ctx.facts.epoch == Some(e.number) || ctx.retrying;
+            let ours = ctx.facts.epoch == Some(e.number)
+                || ctx.retrying
+                || epoch::read_claim(&ctx.route53, &zone, global, e.number)
+                    .await
+                    .is_ok_and(|c| c.as_deref() == Some(claim(ctx).as_str()));
             if !ours {
                 return Err(StepError::LostEpoch(format!(
                     "epoch {} already names {target_region}: another (or an earlier) run did this failover; this run changed nothing",
@@ -129,7 +133,7 @@ async fn act(ctx: &RunContext, obs: &Observation<FenceSeen>) -> Result<RunFacts,
                 active: target_region.clone(),
                 number: current.as_ref().map_or(1, |(e, _)| e.number + 1),
             };
-            let claim = format!("{}->{}", ctx.region(ctx.transition.from), target_region);
+            let claim = claim(ctx);
             match epoch::advance(&ctx.route53, &zone, global, current.as_ref().map(|(_, r)| r), &next, &claim).await {
                 Ok(()) => {
                     facts.epoch = Some(next.number);
@@ -215,6 +219,16 @@ async fn act(ctx: &RunContext, obs: &Observation<FenceSeen>) -> Result<RunFacts,
         None => {}
     }
     Ok(facts)
+}
+
+/// This run's claim on the epoch: the transition and the run id (unique to the run).
+fn claim(ctx: &RunContext) -> String {
+    format!(
+        "{}->{} run={}",
+        ctx.region(ctx.transition.from),
+        ctx.region(ctx.transition.to),
+        ctx.run_id
+    )
 }
 
 /// `CLIENT PAUSE .. WRITE` on the source primary (unless `pause` is false: a shadow drill only

@@ -283,3 +283,79 @@ fn after_a_failover_the_original_active_region_is_the_standby() {
         ["standby (us-east-1) Redis 127.0.1.10:6379 has lost its replication link from 127.0.2.10:6379"]
     );
 }
+
+fn standby_gateway(url: &str, active: &str, number: u64) -> GatewayProbe {
+    GatewayProbe {
+        ready: false,
+        fenced: true,
+        standby: true,
+        takeover_ready: Some(true),
+        reasons: vec![format!("standby: epoch {number} names {active}")],
+        ..gateway(url)
+    }
+}
+
+#[test]
+fn standby_gateways_fenced_by_the_epoch_are_ready_to_take_over_and_broken_ones_are_not() {
+    let mut s = healthy();
+    s.epoch = Some(crate::playbook::epoch::Epoch {
+        active: "us-east-1".into(),
+        number: 1,
+    });
+    s.regions[1].gateways = vec![
+        standby_gateway("http://127.0.2.21:8080", "us-east-1", 1),
+        standby_gateway("http://127.0.2.22:8080", "us-east-1", 1),
+    ];
+    let v = judge(&config(), &s);
+    assert!(v.ready, "{v:?}");
+
+    // Broken standbys: Redis unreachable behind the fence.
+    for g in &mut s.regions[1].gateways {
+        g.takeover_ready = Some(false);
+        g.reasons.push("redis unreachable".into());
+    }
+    let r = reasons(&s);
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert!(
+        r[0].starts_with("no passive gateway is ready (http://127.0.2.21:8080: standby: epoch 1 names us-east-1, redis unreachable"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_ready_standby_gateway_and_two_primaries_are_reasons_and_metrics() {
+    let mut s = healthy();
+    s.epoch = Some(crate::playbook::epoch::Epoch {
+        active: "us-east-1".into(),
+        number: 1,
+    });
+    // The passive gateways answer ready although the epoch names us-east-1 (no epoch fencing).
+    let r = reasons(&s);
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert!(
+        r[0].starts_with("passive gateway(s) http://127.0.2.21:8080, http://127.0.2.22:8080 are ready although epoch 1 names us-east-1"),
+        "{r:?}"
+    );
+    assert_eq!(super::standby_gateways_ready(&s), 2);
+
+    // Split brain: after a failover during a hang, us-east-1's old primary came back as a primary.
+    let mut s = healthy();
+    s.serving = Side::Passive;
+    s.epoch = Some(crate::playbook::epoch::Epoch {
+        active: "us-west-2".into(),
+        number: 2,
+    });
+    s.regions[1].redis = vec![redis_primary("127.0.2.10:6379")];
+    s.regions[0].gateways = vec![standby_gateway("http://127.0.1.21:8080", "us-west-2", 2)];
+    let r = reasons(&s);
+    assert!(
+        r.iter().any(|r| r.starts_with(
+            "two Redis primaries take writes: 127.0.1.10:6379 and 127.0.2.10:6379; 127.0.1.10:6379 (us-east-1) is not the one the epoch names"
+        )),
+        "{r:?}"
+    );
+    s.verdict = judge(&config(), &s);
+    let text = crate::status::metrics::render(&s);
+    assert!(text.contains("tyk_dr_redis_split_brain 1"), "{text}");
+    assert!(text.contains("tyk_dr_standby_gateways_ready 0"), "{text}");
+}
