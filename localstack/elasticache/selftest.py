@@ -489,6 +489,24 @@ def run(work):
           info(b0)["role"] == "master" and wait_until("a0 link", lambda: replica_of(a0, b0)))
     failover(A, "tdr-active", a0, b0)  # failback again
 
+    # ---- the old primary's servers unreachable during a planned failover: the failover completes
+    # on what the new primary has, and the old primary is demoted as soon as it answers again
+    a_pids = [p.pid for n, p in PROCS if n in (f"redis-{nodes[A][0]}", f"redis-{nodes[A][1]}")]
+    for pid in a_pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        eb.failover_global_replication_group(GlobalReplicationGroupId=gid, PrimaryRegion=B,
+                                             PrimaryReplicationGroupId="tdr-passive")
+        wait_until("failover with the old primary stopped",
+                   lambda: gds(gid)["Status"] == "available", timeout=30)
+        check("old primary stopped: b0 promoted", info(b0)["role"] == "master")
+    finally:
+        for pid in a_pids:
+            os.kill(pid, signal.SIGCONT)
+    check("old primary back: demoted to replicate the new primary (no second writable primary)",
+          wait_until("a0 demoted", lambda: replica_of(a0, b0), timeout=20))
+    failover(A, "tdr-active", a0, b0)  # and back
+
     # ---- regional loss path: disassociate the secondary, standalone primary
     out = eb.disassociate_global_replication_group(GlobalReplicationGroupId=gid,
                                                    ReplicationGroupId="tdr-passive",

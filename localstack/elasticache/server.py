@@ -207,7 +207,49 @@ class Plane:
         self.sync_timeout = float(config.get("sync_timeout", 10.0))
         self.faults = {}
         self.stopping = threading.Event()
+        self.reconcile_interval = float(config.get("reconcile_interval", 1.0))
         self.reset()
+        if self.reconcile_interval > 0:
+            threading.Thread(target=self._reconciler, name="reconcile", daemon=True).start()
+
+    def _reconciler(self):
+        """Keep the servers where the control plane says they are, as AWS manages replication
+        itself: in a settled (`available`) datastore each secondary's node 0 replicates the
+        primary's node 0, and inside a settled group the replicas replicate node 0. This is what
+        demotes an old primary that was unreachable during a failover once it answers again, so a
+        region that comes back never keeps a second writable primary."""
+        while not self.stopping.wait(self.reconcile_interval):
+            with self.lock:
+                wanted = []  # (node, master or None)
+                for ds in self.globals.values():
+                    if ds.status != "available":
+                        continue
+                    prim = ds.primary()["group"]
+                    for m in ds.secondaries():
+                        if m["group"].status == "available" and m["status"] == "associated":
+                            wanted.append((m["group"].nodes[0], prim.nodes[0]))
+                for g in self.groups.values():
+                    if g.status == "available":
+                        wanted += [(r, g.nodes[0]) for r in g.nodes[1:]]
+                unpause = list(self.pending_unpause)
+            for node in unpause:
+                try:
+                    redis_cmd(node, "CLIENT", "UNPAUSE")
+                    with self.lock:
+                        self.pending_unpause.discard(node)
+                    log(f"reconcile: {node} unpaused")
+                except (OSError, RedisError):
+                    pass
+            for node, master in wanted:
+                try:
+                    info = redis_info_replication(node)
+                    have = f"{info.get('master_host')}:{info.get('master_port')}"
+                    if info.get("role") != "slave" or have != master:
+                        h, port = master.rsplit(":", 1)
+                        redis_cmd(node, "REPLICAOF", h, port)
+                        log(f"reconcile: {node} now replicates {master}")
+                except (OSError, RedisError):
+                    pass  # unreachable: try again next round
 
     def reset(self):
         with self.lock:
@@ -215,6 +257,7 @@ class Plane:
             self.globals = {}         # id -> GlobalDS
             self.subnet_groups = {}   # (region, name) -> dict
             self.busy_nodes = set()
+            self.pending_unpause = set()  # nodes a CLIENT PAUSE may have reached unanswered
 
     # -- helpers
     def arn(self, region, kind, name):
@@ -935,12 +978,11 @@ class Api:
         one catch up, promote it, demote the old one to replicate from it, unpause."""
         old_node, new_node = old_g.nodes[0], new_g.nodes[0]
         new_info = redis_info_replication(new_node)  # fail (and retry) while it is down
-        paused = False
+        paused = True  # also when the PAUSE times out: a stopped server may run it later
         try:
             try:
                 redis_cmd(old_node, "CLIENT", "PAUSE", int(self.p.sync_timeout * 1000) + 2000,
                           "WRITE")
-                paused = True
                 target = int(redis_info_replication(old_node).get("master_repl_offset", 0))
                 deadline = time.time() + self.p.sync_timeout
                 while time.time() < deadline:
@@ -952,6 +994,7 @@ class Api:
             except OSError:
                 pass  # the old primary is unreachable: promote what the new one has
             redis_cmd(new_node, "REPLICAOF", "NO", "ONE")
+            redis_cmd(new_node, "CLIENT", "UNPAUSE")  # a stale pause from an earlier failover
             h, port = new_node.rsplit(":", 1)
             try:
                 redis_cmd(old_node, "REPLICAOF", h, port)
@@ -962,7 +1005,8 @@ class Api:
                 try:
                     redis_cmd(old_node, "CLIENT", "UNPAUSE")
                 except (OSError, RedisError):
-                    pass
+                    with self.p.lock:  # the reconciler unpauses it once it answers
+                        self.p.pending_unpause.add(old_node)
 
     def DisassociateGlobalReplicationGroup(self, region, q):
         gid = q.str("GlobalReplicationGroupId", True)
