@@ -230,6 +230,15 @@ def run(work):
             lambda: ea.create_replication_group(
                 ReplicationGroupId="x1", ReplicationGroupDescription="d", NumCacheClusters=1,
                 AutomaticFailoverEnabled=True))
+    refused("CreateReplicationGroup Multi-AZ with 1 node", "InvalidParameterCombination",
+            lambda: ea.create_replication_group(
+                ReplicationGroupId="x1", ReplicationGroupDescription="d", NumCacheClusters=1,
+                MultiAZEnabled=True))
+    refused("CreateReplicationGroup AZ list longer than NumCacheClusters",
+            "InvalidParameterCombination",
+            lambda: ea.create_replication_group(
+                ReplicationGroupId="x1", ReplicationGroupDescription="d", NumCacheClusters=2,
+                PreferredCacheClusterAZs=[f"{A}a", f"{A}b", f"{A}c"]))
     refused("CreateReplicationGroup invalid id", "InvalidParameterValue",
             lambda: ea.create_replication_group(ReplicationGroupId="1-bad--id-",
                                                 ReplicationGroupDescription="d"))

@@ -633,10 +633,13 @@ class Api:
         if auto and n < 2:
             raise invalid_combination(
                 "Automatic failover requires at least 2 cache clusters (NumCacheClusters >= 2).")
-        # MultiAZEnabled needs automatic failover: "Multi-AZ ... requires automatic failover",
-        # API_CreateReplicationGroup.html (MultiAZEnabled); code modelled.
-        if multi_az and not auto:
-            raise invalid_combination("Multi-AZ requires AutomaticFailoverEnabled=true.")
+        # Multi-AZ needs a read replica: "Multi-AZ is only supported on Valkey and Redis OSS
+        # clusters that have more than one node in each shard", UG "Minimizing downtime in
+        # ElastiCache by using Multi-AZ", https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/
+        # AutoFailover.html. Code modelled: InvalidParameterCombination.
+        if multi_az and n < 2:
+            raise invalid_combination("Multi-AZ requires at least one read replica "
+                                      "(NumCacheClusters >= 2).")
         azs = q.list("PreferredCacheClusterAZs")
         # PreferredCacheClusterAZs: "The number of Availability Zones listed must equal the value
         # of NumCacheClusters." API_CreateReplicationGroup.html
