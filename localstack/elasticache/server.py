@@ -9,7 +9,9 @@ Replication groups are real redis-server processes on loopback, taken from per-r
 (the config file): creating a group wires REPLICAOF inside it, joining a Global Datastore as a
 secondary makes its primary replicate from the datastore's primary, FailoverGlobalReplicationGroup
 demotes and promotes through real REPLICAOF, DisassociateGlobalReplicationGroup leaves a standalone
-primary. Status transitions follow AWS with scaled-down, configurable delays.
+primary. Status transitions follow AWS with scaled-down, configurable delays. A reconciler keeps
+the servers' replication where the control plane says it is (as AWS manages it), so an old primary
+that was unreachable during a failover is demoted when it answers again.
 
 Where AWS refuses a request, this refuses it with AWS's error code (the codes and HTTP statuses are
 read from botocore's ElastiCache service model) and each rule cites the AWS page it comes from.
