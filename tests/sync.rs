@@ -564,7 +564,14 @@ fn sync_keeps_the_passive_region_ready() {
     let followed: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
     assert_eq!(followed["followed"]["keys"]["copied"], 1, "{followed:#}");
     assert_eq!(
-        api("DELETE", &format!("{A}/tyk/keys/watched-key-1"), None).0,
+        // A custom key is stored under its organisation's name for it, so Tyk (and the gateway) find it
+        // for DELETE only with `org_id`.
+        api(
+            "DELETE",
+            &format!("{A}/tyk/keys/watched-key-1?org_id=local"),
+            None
+        )
+        .0,
         200
     );
     eventually("the deletion followed by --watch", || {
