@@ -33,3 +33,21 @@ impl Now {
         (self.unix_ms / 1000) as i64
     }
 }
+
+/// `unix` (seconds) as RFC 3339 in UTC, whole seconds (`2026-12-03T19:30:23Z`): Go's `time.Time` JSON
+/// form, which Tyk writes for `/hello` and `date_created`. The calendar comes from the `time` crate (its
+/// `formatting` feature is left off: enabling it would rebuild every crate of the tree that uses `time`).
+pub fn rfc3339(unix: i64) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(unix) {
+        Ok(t) => format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        ),
+        Err(_) => "0001-01-01T00:00:00Z".into(),
+    }
+}

@@ -7,23 +7,11 @@ use crate::error::{full, json, Body};
 use crate::state::AppState;
 
 /// RFC 3339 UTC timestamp, whole seconds (`2026-12-03T19:30:23Z`), as Tyk's `/hello` shows it.
-/// The calendar comes from the `time` crate (its `formatting` feature is left off: enabling it
-/// would rebuild every crate of the tree that depends on `time`).
 pub fn rfc3339_now() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let t =
-        time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    crate::clock::rfc3339(secs)
 }
 
 /// Tyk's `/hello`: `pass` when Redis is up, `fail` when it is down, `warn` when fenced or nothing is loaded.

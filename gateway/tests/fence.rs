@@ -6,103 +6,17 @@ mod common;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
 
 const RECORD: &str = "_tyk-dr-epoch.api.fence.test";
 
-/// How the test DNS server behaves.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// Answer: the epoch TXT record, A records with `ip`.
-    Answer,
-    /// Drop every query (DNS unreachable: the resolver times out).
-    Silent,
-}
-
-/// A DNS server answering the epoch TXT record with `epoch` and A queries with `ip` (TTL 1 s).
-struct EpochDns {
-    addr: SocketAddr,
-    epoch: Arc<Mutex<String>>,
-    mode: Arc<Mutex<Mode>>,
-    ip: Arc<Mutex<Ipv4Addr>>,
-}
-
-impl EpochDns {
-    async fn start(epoch: &str, ip: Ipv4Addr) -> Self {
-        use hickory_proto::op::{Message, MessageType, ResponseCode};
-        use hickory_proto::rr::{rdata::A, rdata::TXT, RData, Record, RecordType};
-        use hickory_proto::serialize::binary::{BinDecodable, BinEncodable};
-        let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let addr = sock.local_addr().unwrap();
-        let dns = EpochDns {
-            addr,
-            epoch: Arc::new(Mutex::new(epoch.to_owned())),
-            mode: Arc::new(Mutex::new(Mode::Answer)),
-            ip: Arc::new(Mutex::new(ip)),
-        };
-        let (epoch, mode, ip) = (dns.epoch.clone(), dns.mode.clone(), dns.ip.clone());
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 4096];
-            loop {
-                let Ok((len, src)) = sock.recv_from(&mut buf).await else {
-                    continue;
-                };
-                if *mode.lock().unwrap() == Mode::Silent {
-                    continue;
-                }
-                let Ok(q) = Message::from_bytes(&buf[..len]) else {
-                    continue;
-                };
-                let mut resp = Message::new();
-                resp.set_id(q.id())
-                    .set_message_type(MessageType::Response)
-                    .set_op_code(q.op_code())
-                    .set_recursion_desired(q.recursion_desired())
-                    .set_recursion_available(true)
-                    .set_authoritative(true);
-                resp.add_queries(q.queries().to_vec());
-                for query in q.queries() {
-                    let name = query.name().to_ascii();
-                    match query.query_type() {
-                        RecordType::TXT if name.trim_end_matches('.') == RECORD => {
-                            let value = epoch.lock().unwrap().clone();
-                            resp.add_answer(Record::from_rdata(
-                                query.name().clone(),
-                                1,
-                                RData::TXT(TXT::new(vec![value])),
-                            ));
-                        }
-                        RecordType::A => {
-                            let a = *ip.lock().unwrap();
-                            resp.add_answer(Record::from_rdata(
-                                query.name().clone(),
-                                1,
-                                RData::A(A(a)),
-                            ));
-                        }
-                        _ => {
-                            resp.set_response_code(ResponseCode::NXDomain);
-                        }
-                    }
-                }
-                if let Ok(bytes) = resp.to_bytes() {
-                    let _ = sock.send_to(&bytes, src).await;
-                }
-            }
-        });
-        dns
-    }
-
-    fn set_epoch(&self, value: &str) {
-        *self.epoch.lock().unwrap() = value.to_owned();
-    }
-
-    fn set_mode(&self, mode: Mode) {
-        *self.mode.lock().unwrap() = mode;
-    }
+/// The test DNS server ([`common::Dns`]) answering the epoch record with `epoch` and A queries with `ip`.
+async fn epoch_dns(epoch: &str, ip: Ipv4Addr) -> Dns {
+    let dns = start_dns(ip).await;
+    dns.set_txt(RECORD, epoch);
+    dns
 }
 
 /// Top-level settings plus an `[epoch]` table reading `RECORD` from `ns` every 200 ms.
@@ -161,7 +75,7 @@ fn metric(text: &str, name: &str) -> Option<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_whose_region_the_epoch_does_not_name_is_a_fenced_standby_until_it_does() {
     let redis = Redis::start("127.0.0.1", free_port());
-    let dns = EpochDns::start("\"active=other-region epoch=2\"", Ipv4Addr::LOCALHOST).await;
+    let dns = epoch_dns("\"active=other-region epoch=2\"", Ipv4Addr::LOCALHOST).await;
     let gw = start_fenced_gateway(&redis, dns.addr).await;
 
     let doc = until_ready_is(&gw, "a standby readiness", 10, |s, d| {
@@ -193,7 +107,7 @@ async fn a_gateway_whose_region_the_epoch_does_not_name_is_a_fenced_standby_unti
     // A failback names this region: ready and serving within a few reads, with fresh Redis
     // connections (the old ones may reach a primary the epoch no longer names).
     let t = Instant::now();
-    dns.set_epoch("\"active=test-region epoch=3\"");
+    dns.set_txt(RECORD, "\"active=test-region epoch=3\"");
     let doc = until_ready_is(&gw, "ready once the epoch names the region", 5, |s, _| {
         s == 200
     })
@@ -210,7 +124,7 @@ async fn a_gateway_whose_region_the_epoch_does_not_name_is_a_fenced_standby_unti
 
     // And fenced again when the epoch moves away (a failover): within about one read.
     let t = Instant::now();
-    dns.set_epoch("\"active=other-region epoch=4\"");
+    dns.set_txt(RECORD, "\"active=other-region epoch=4\"");
     until_ready_is(
         &gw,
         "fenced once the epoch names the other region",
@@ -226,8 +140,8 @@ async fn a_gateway_whose_region_the_epoch_does_not_name_is_a_fenced_standby_unti
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_that_cannot_read_the_epoch_at_start_up_is_not_ready_and_says_why() {
     let redis = Redis::start("127.0.0.1", free_port());
-    let dns = EpochDns::start("\"active=test-region epoch=1\"", Ipv4Addr::LOCALHOST).await;
-    dns.set_mode(Mode::Silent);
+    let dns = epoch_dns("\"active=test-region epoch=1\"", Ipv4Addr::LOCALHOST).await;
+    dns.set_silent(true);
     let gw = start_fenced_gateway(&redis, dns.addr).await;
 
     // Redis is up and definitions are loaded: only the epoch stands in the way.
@@ -257,18 +171,18 @@ async fn a_gateway_that_cannot_read_the_epoch_at_start_up_is_not_ready_and_says_
         "{m}"
     );
     assert_eq!(metric(&m, "tyk_gw_epoch_number"), Some(0.0), "{m}");
-    dns.set_mode(Mode::Answer);
+    dns.set_silent(false);
     until_ready_is(&gw, "ready once DNS answers", 5, |s, _| s == 200).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_good_read_a_dns_outage_keeps_the_last_epoch_and_says_so() {
     let redis = Redis::start("127.0.0.1", free_port());
-    let dns = EpochDns::start("\"active=test-region epoch=5\"", Ipv4Addr::LOCALHOST).await;
+    let dns = epoch_dns("\"active=test-region epoch=5\"", Ipv4Addr::LOCALHOST).await;
     let gw = start_fenced_gateway(&redis, dns.addr).await;
     until_ready_is(&gw, "ready", 10, |s, _| s == 200).await;
 
-    dns.set_mode(Mode::Silent);
+    dns.set_silent(true);
     let doc = until_ready_is(&gw, "stale epoch reported", 5, |_, d| {
         d["epoch"]["stale"] == true
     })
@@ -291,8 +205,8 @@ async fn after_a_good_read_a_dns_outage_keeps_the_last_epoch_and_says_so() {
     assert_eq!(metric(&m, "tyk_gw_epoch_stale"), Some(1.0), "{m}");
 
     // DNS back with a new epoch naming another region: fenced.
-    dns.set_epoch("\"active=other-region epoch=6\"");
-    dns.set_mode(Mode::Answer);
+    dns.set_txt(RECORD, "\"active=other-region epoch=6\"");
+    dns.set_silent(false);
     let doc = until_ready_is(&gw, "fenced by the new epoch", 5, |s, _| s == 503).await;
     assert_eq!(doc["standby"], true, "{doc}");
     assert_eq!(doc["epoch"]["stale"], false, "{doc}");
@@ -326,7 +240,7 @@ async fn a_gateway_that_was_stopped_is_fenced_from_its_first_answer_and_writes_n
     let old = Redis::start("127.0.0.2", free_port());
     let port = old.addr.port();
     let new = Redis::start("127.0.0.3", port);
-    let dns = EpochDns::start(
+    let dns = epoch_dns(
         "\"active=test-region epoch=1\"",
         Ipv4Addr::new(127, 0, 0, 2),
     )
@@ -359,7 +273,7 @@ async fn a_gateway_that_was_stopped_is_fenced_from_its_first_answer_and_writes_n
 
     // The gateway hangs; meanwhile the failover moves the epoch and the Redis name.
     signal(gw.child.id(), "STOP");
-    dns.set_epoch("\"active=other-region epoch=2\"");
+    dns.set_txt(RECORD, "\"active=other-region epoch=2\"");
     *dns.ip.lock().unwrap() = Ipv4Addr::new(127, 0, 0, 3);
     // Longer than 2 periods + 1 timeout + 1 s (1.6 s here): "this process was not running".
     std::thread::sleep(Duration::from_millis(2_500));

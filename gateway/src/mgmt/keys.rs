@@ -35,22 +35,6 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// `unix` as Go's `time.Time` JSON form (RFC 3339, UTC), which Tyk writes for `date_created`.
-fn rfc3339(unix: i64) -> String {
-    match time::OffsetDateTime::from_unix_timestamp(unix) {
-        Ok(t) => format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        ),
-        Err(_) => "0001-01-01T00:00:00Z".into(),
-    }
-}
-
 fn store_error(e: StoreError) -> Response<Body> {
     error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
 }
@@ -218,7 +202,8 @@ async fn add_or_update_request(
                 ),
             );
         }
-        s.extra.insert("date_created".into(), json!(rfc3339(now)));
+        s.extra
+            .insert("date_created".into(), json!(crate::clock::rfc3339(now)));
         let id = key.unwrap_or_else(random_id);
         let token = custom_key_token(&s.org_id, &id, custom_key_algo(state));
         let name = tyk_model::hash_key(&token, state.settings.raw.hash_keys);

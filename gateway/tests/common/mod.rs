@@ -192,26 +192,53 @@ pub async fn start_upstream() -> SocketAddr {
 
 // === dns ===
 
-/// A DNS server answering every A query with the current IP (TTL 1 s).
+/// A DNS server answering every A query with the current IP and TXT queries for the names in `txt`
+/// (TTL 1 s; other TXT names: NXDOMAIN). `silent` makes it drop every query (DNS unreachable: resolvers
+/// time out).
 pub struct Dns {
     pub addr: SocketAddr,
     pub ip: Arc<Mutex<Ipv4Addr>>,
+    pub txt: Arc<Mutex<HashMap<String, String>>>,
+    pub silent: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Dns {
+    /// Answer TXT queries for `name` with `value` (one string).
+    pub fn set_txt(&self, name: &str, value: &str) {
+        self.txt
+            .lock()
+            .unwrap()
+            .insert(name.to_owned(), value.to_owned());
+    }
+
+    /// Drop every query (`true`) or answer again (`false`).
+    pub fn set_silent(&self, silent: bool) {
+        self.silent
+            .store(silent, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 pub async fn start_dns(ip: Ipv4Addr) -> Dns {
-    use hickory_proto::op::{Message, MessageType};
-    use hickory_proto::rr::{rdata::A, RData, Record, RecordType};
+    use hickory_proto::op::{Message, MessageType, ResponseCode};
+    use hickory_proto::rr::{rdata::A, rdata::TXT, RData, Record, RecordType};
     use hickory_proto::serialize::binary::{BinDecodable, BinEncodable};
     let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = sock.local_addr().unwrap();
-    let current = Arc::new(Mutex::new(ip));
-    let cur = current.clone();
+    let dns = Dns {
+        addr: sock.local_addr().unwrap(),
+        ip: Arc::new(Mutex::new(ip)),
+        txt: Arc::default(),
+        silent: Arc::default(),
+    };
+    let (cur, txt, silent) = (dns.ip.clone(), dns.txt.clone(), dns.silent.clone());
     tokio::spawn(async move {
         let mut buf = vec![0u8; 4096];
         loop {
             let Ok((len, src)) = sock.recv_from(&mut buf).await else {
                 continue;
             };
+            if silent.load(std::sync::atomic::Ordering::SeqCst) {
+                continue;
+            }
             let Ok(q) = Message::from_bytes(&buf[..len]) else {
                 continue;
             };
@@ -224,9 +251,20 @@ pub async fn start_dns(ip: Ipv4Addr) -> Dns {
                 .set_authoritative(true);
             resp.add_queries(q.queries().to_vec());
             for query in q.queries() {
-                if query.query_type() == RecordType::A {
-                    let ip = *cur.lock().unwrap();
-                    resp.add_answer(Record::from_rdata(query.name().clone(), 1, RData::A(A(ip))));
+                let rdata = match query.query_type() {
+                    RecordType::A => Some(RData::A(A(*cur.lock().unwrap()))),
+                    RecordType::TXT => {
+                        let name = query.name().to_ascii();
+                        let value = txt.lock().unwrap().get(name.trim_end_matches('.')).cloned();
+                        if value.is_none() {
+                            resp.set_response_code(ResponseCode::NXDomain);
+                        }
+                        value.map(|v| RData::TXT(TXT::new(vec![v])))
+                    }
+                    _ => None,
+                };
+                if let Some(r) = rdata {
+                    resp.add_answer(Record::from_rdata(query.name().clone(), 1, r));
                 }
             }
             if let Ok(bytes) = resp.to_bytes() {
@@ -234,7 +272,7 @@ pub async fn start_dns(ip: Ipv4Addr) -> Dns {
             }
         }
     });
-    Dns { addr, ip: current }
+    dns
 }
 
 // === gateway ===
